@@ -1,0 +1,41 @@
+"""Input validation shared by the torch modules: one clear error for each kind of bad input."""
+
+from __future__ import annotations
+
+import torch
+
+
+def check_sequence(x: torch.Tensor, n_features: int, name: str = "input") -> None:
+    """Require a finite floating tensor of shape ``[T, B, n_features]``."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape [T, B, {n_features}], got {type(x)}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating tensor (float32/float64), got dtype {x.dtype}; "
+            "convert spikes with .float()"
+        )
+    if x.dim() != 3:
+        raise ValueError(
+            f"{name} must have rank 3 [T, B, N] (time-major), got shape {tuple(x.shape)}"
+        )
+    if x.shape[2] != n_features:
+        raise ValueError(
+            f"{name} has {x.shape[2]} features per step, expected {n_features} "
+            f"(shape {tuple(x.shape)} is [T, B, N])"
+        )
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"{name} contains {bad} NaN/inf value(s); expected finite values")
+
+
+def check_batch(state_batch: int, batch: int, what: str) -> None:
+    if state_batch != batch:
+        raise ValueError(
+            f"{what} has batch size {state_batch} but the input has batch size {batch}; "
+            "pass state=None to start fresh or feed a stream with the same number of lanes"
+        )
+
+
+def check_positive_time_constants(tau: torch.Tensor, name: str) -> None:
+    if not bool(torch.isfinite(tau).all()) or bool((tau <= 0).any()):
+        raise ValueError(f"{name} must be finite and > 0 (in steps), got min {float(tau.min()):.4g}")
