@@ -102,6 +102,12 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.A
     return torch.optim.Adam(groups, weight_decay=config.weight_decay)
 
 
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The bare module under a ``DistributedDataParallel`` wrapper (the model itself otherwise)."""
+    # DDP keeps the real network in ``.module``: its config and un-prefixed state_dict live there.
+    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+
+
 def _as_tensor(value: Any, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
     tensor = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))
     return tensor.to(device=device, dtype=dtype) if dtype is not None else tensor.to(device)
@@ -174,7 +180,8 @@ class Trainer:
         self.position += 1
         return {"loss": total_loss / x.shape[0],
                 "step_accuracy": correct / counted if counted else float("nan"),
-                "position": self.position}
+                "position": self.position,
+                "correct": correct, "scored": counted}  # raw counts: ranks sum them
 
     def fit(self, n_chunks: int, progress: bool = True,
             callback: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
@@ -195,9 +202,9 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT,
-            "model_config": self.model.config.to_dict(),
+            "model_config": unwrap_model(self.model).config.to_dict(),
             "train_config": self.config.to_dict(),
-            "model": self.model.state_dict(),
+            "model": unwrap_model(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "position": self.position,
             "optimizer_steps": self.optimizer_steps,
@@ -206,7 +213,7 @@ class Trainer:
         }
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
-        self.model.load_state_dict(data["model"])
+        unwrap_model(self.model).load_state_dict(data["model"])
         self.optimizer.load_state_dict(data["optimizer"])
         self.position = int(data["position"])
         self.optimizer_steps = int(data["optimizer_steps"])
