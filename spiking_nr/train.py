@@ -171,7 +171,7 @@ class Trainer:
             self.optimizer.step()
             self.optimizer_steps += 1
             state = detach_state(out.state)
-            total_loss += float(loss) * (min(t0 + window, x.shape[0]) - t0)
+            total_loss += float(loss.detach()) * (min(t0 + window, x.shape[0]) - t0)
             with torch.no_grad():
                 scored = mask[sl] & (target[sl] >= 0)
                 correct += int(((out.output.argmax(-1) == target[sl]) & scored).sum())
@@ -189,7 +189,8 @@ class Trainer:
         from tqdm.auto import tqdm
 
         history = []
-        bar = tqdm(range(n_chunks), desc="train", disable=not progress, leave=False)
+        bar = tqdm(range(n_chunks), desc="train", disable=None if progress else True, leave=False,
+                   mininterval=1.0)
         for _ in bar:
             metrics = self.train_chunk(self._next_chunk())
             history.append(metrics)
