@@ -1,0 +1,135 @@
+"""Quantisation-aware training and bit-exact fixed-point evaluation in torch.
+
+:class:`FixedPointSRNN` runs an :class:`SRNN` with the exact Loihi fixed-point dynamics of
+``neuromorphic_export.spec`` (integers held in float64 tensors, which represent them exactly):
+weights, decays and thresholds come from :func:`spiking_nr.export.to_network_spec` (the one
+quantiser), rounding toward zero is emulated, and gradients pass straight through the roundings
+(STE) and through the surrogate at ``(u - B) / scale``. Timing is the torch model's (no dense
+delays): its output at step ``t`` equals the deployed network's at ``t + latency``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from spiking_nr._checks import check_sequence
+from spiking_nr.export import to_network_spec
+from spiking_nr.network import SRNN, Recording, SRNNOutput, SRNNState
+from spiking_nr.neurons import ALIFState, ReadoutState
+
+STATE_MIN, STATE_MAX = -(2**23), 2**23 - 1
+
+
+def _ste(exact: torch.Tensor, rounded: torch.Tensor) -> torch.Tensor:
+    """Forward ``rounded``, backward identity to ``exact``."""
+    return exact + (rounded - exact).detach()
+
+
+def _rtz_div4096(x: torch.Tensor) -> torch.Tensor:
+    exact = x / 4096.0
+    return _ste(exact, torch.trunc(exact))
+
+
+class FixedPointSRNN(nn.Module):
+    """Wraps an :class:`SRNN` (``.module``) and runs it in Loihi fixed point; same call signature."""
+
+    def __init__(self, model: SRNN) -> None:
+        super().__init__()
+        if not isinstance(model, SRNN):
+            raise TypeError(f"expected an SRNN, got {type(model).__name__}")
+        self.module = model
+
+    @property
+    def config(self):
+        return self.module.config
+
+    def initial_state(self, batch: int, like: torch.Tensor | None = None) -> SRNNState:
+        """Resting state; every hidden layer is an ALIF state (LIF = ALIF with beta = 0)."""
+        kw = {"dtype": torch.float64, "device": None if like is None else like.device}
+        layers = tuple(
+            ALIFState(*(torch.zeros(batch, layer.size, **kw) for _ in range(3)))
+            for layer in self.module.layers
+        )
+        return SRNNState(layers, ReadoutState(torch.zeros(batch, self.config.output_size, **kw)))
+
+    def _quantized(self, dtype: torch.dtype, device: torch.device):
+        """Per layer: (W, W_rec, bias, alpha, rho, b0, beta, scale) as STE tensors."""
+        spec = to_network_spec(self.module, "fixed")
+        out = []
+        modules = [*self.module.layers, self.module.readout]
+        for layer_module, layer in zip(modules, spec.layers):
+            def t(a):
+                return torch.as_tensor(a, dtype=dtype, device=device)
+
+            s_w = layer.scale / 64.0
+            params = layer_module.neuron_parameters()
+            gain = (1.0 - params.alpha).unsqueeze(1)
+            weight = _ste(gain * layer_module.fc.weight * s_w, t(layer.weight))
+            weight_rec = None
+            if layer.weight_rec is not None:
+                weight_rec = _ste(gain * layer_module.rec.weight * s_w, t(layer.weight_rec))
+            bias = _ste(gain[:, 0] * layer_module.fc.bias * s_w, t(layer.bias))
+            alpha = _ste(params.alpha * 4096.0, t(layer.params["alpha"]))
+            entry = {"weight": weight, "weight_rec": weight_rec, "bias": bias, "alpha": alpha,
+                     "scale": layer.scale}
+            if layer.spiking:
+                rho_exact = params.rho * 4096.0 if hasattr(params, "rho") else t(layer.params["rho"])
+                entry.update(rho=_ste(rho_exact, t(layer.params["rho"])),
+                             b0=t(layer.params["b0"]), beta=t(layer.params["beta"]))
+            out.append(entry)
+        return out
+
+    def forward(self, x: torch.Tensor, state: SRNNState | None = None,
+                reset_mask: torch.Tensor | None = None, record: bool = False) -> SRNNOutput:
+        """Like :meth:`SRNN.forward`; ``output`` is the readout in float units (``y / scale``)."""
+        check_sequence(x, self.module.config.input_size)
+        if x.dtype != torch.float64:
+            x = x.double()  # integer arithmetic up to 2**36 must be exact
+        n_steps, batch = x.shape[:2]
+        if state is None:
+            state = self.initial_state(batch, x)
+        if reset_mask is not None:
+            reset_mask = torch.as_tensor(reset_mask, device=x.device).bool()
+        layers = self._quantized(torch.float64, x.device)
+        h = x
+        new_states, spikes, voltages, thresholds = [], [], [], []
+        for p, layer_state, layer_module in zip(layers[:-1], state.layers, self.module.layers):
+            drive = h @ p["weight"].T
+            u, b, s = layer_state.u.double(), layer_state.b.double(), layer_state.s.double()
+            outs, us, ths = [], [], []
+            for t in range(n_steps):
+                if reset_mask is not None:
+                    keep = (~reset_mask[t]).double().unsqueeze(1)
+                    u, b, s = u * keep, b * keep, s * keep
+                a = drive[t] if p["weight_rec"] is None else drive[t] + s @ p["weight_rec"].T
+                b = _rtz_div4096(b * p["rho"]) + s * (4096.0 - p["rho"])
+                th = p["b0"] + _rtz_div4096(p["beta"] * b)
+                u = torch.clamp(_rtz_div4096(u * p["alpha"]) + 64.0 * (a + p["bias"]) - th * s,
+                                STATE_MIN, STATE_MAX)
+                s = layer_module.spike_fn((u - th) / p["scale"])
+                outs.append(s)
+                if record:
+                    us.append(u)
+                    ths.append(th)
+            h = torch.stack(outs)
+            new_states.append(ALIFState(u, b, s))
+            if record:
+                spikes.append(h)
+                voltages.append(torch.stack(us))
+                thresholds.append(torch.stack(ths))
+        p = layers[-1]
+        drive = h @ p["weight"].T
+        y = state.readout.y.double()
+        ys = []
+        for t in range(n_steps):
+            if reset_mask is not None:
+                y = y * (~reset_mask[t]).double().unsqueeze(1)
+            y = torch.clamp(_rtz_div4096(y * p["alpha"]) + 64.0 * (drive[t] + p["bias"]),
+                            STATE_MIN, STATE_MAX)
+            ys.append(y)
+        output = torch.stack(ys) / p["scale"]
+        # Carried state is in integer state units throughout (exact across chunks).
+        new_state = SRNNState(tuple(new_states), ReadoutState(ys[-1]))
+        recording = Recording(tuple(spikes), tuple(voltages), tuple(thresholds)) if record else None
+        return SRNNOutput(output, new_state, recording)

@@ -1,0 +1,136 @@
+"""CPU backend: equations, streaming, quantisation, and bit-exactness with torch fixed point."""
+
+import numpy as np
+import pytest
+
+from neuromorphic_export.cpu import CPUSimulator
+from neuromorphic_export.quantize import quantize_network, quantize_weights
+from neuromorphic_export.spec import LayerSpec, NetworkSpec
+
+
+def random_spec(n_in=12, sizes=(10, 8), n_out=3, seed=0, recurrent=True):
+    rng = np.random.default_rng(seed)
+    layers, size = [], n_in
+    for i, n in enumerate(sizes):
+        layers.append(LayerSpec(
+            f"h{i}", "alif_yin", rng.normal(0.02, 0.06, (n, size)), rng.normal(0, 0.002, n),
+            {"alpha": rng.uniform(0.8, 0.97, n), "rho": rng.uniform(0.98, 0.998, n),
+             "b0": np.full(n, 0.01), "beta": np.full(n, 1.8)},
+            weight_rec=rng.normal(0, 0.03, (n, n)) if recurrent else None))
+        size = n
+    layers.append(LayerSpec("out", "readout", rng.normal(0, 0.05, (n_out, size)), np.zeros(n_out),
+                            {"alpha": rng.uniform(0.8, 0.97, n_out)}))
+    return NetworkSpec(n_in, tuple(layers))
+
+
+def reference_run(spec, x):
+    """Plain-python reference of the spec's equations with Lava timing (batch 1)."""
+    fixed = spec.mode == "fixed"
+
+    def rtz(v):
+        return int(v / 4096) if fixed else v
+
+    h = x.astype(np.int64 if fixed else np.float64)
+    rec = []
+    for layer in spec.layers:
+        n, p = layer.size, layer.params
+        u, b, s = np.zeros(n, h.dtype), np.zeros(n, h.dtype), np.zeros(n, h.dtype)
+        outs = []
+        for t in range(len(h)):
+            src = h[t - 1] if t > 0 else np.zeros_like(h[0])
+            a = layer.weight @ src + (layer.weight_rec @ s if layer.weight_rec is not None else 0)
+            new = np.zeros(n, h.dtype)
+            for i in range(n):
+                if fixed:
+                    if layer.spiking:
+                        b[i] = rtz(int(b[i]) * int(p["rho"][i])) + s[i] * (4096 - p["rho"][i])
+                        th = p["b0"][i] + rtz(int(p["beta"][i]) * int(b[i]))
+                        u[i] = min(max(rtz(int(u[i]) * int(p["alpha"][i])) + (a[i] << 6)
+                                       + (layer.bias[i] << 6) - th * s[i], -2**23), 2**23 - 1)
+                        new[i] = u[i] > th
+                    else:
+                        u[i] = min(max(rtz(int(u[i]) * int(p["alpha"][i])) + (a[i] << 6)
+                                       + (layer.bias[i] << 6), -2**23), 2**23 - 1)
+                        new[i] = u[i]
+                else:
+                    if layer.spiking:
+                        b[i] = p["rho"][i] * b[i] + (1 - p["rho"][i]) * s[i]
+                        th = p["b0"][i] + p["beta"][i] * b[i]
+                        u[i] = p["alpha"][i] * u[i] + a[i] + layer.bias[i] - th * s[i]
+                        new[i] = u[i] > th
+                    else:
+                        u[i] = p["alpha"][i] * u[i] + a[i] + layer.bias[i]
+                        new[i] = u[i]
+            s = new if layer.spiking else s
+            outs.append(new.copy())
+        h = np.array(outs)
+        rec.append(h)
+    return rec
+
+
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+def test_matches_reference_equations(mode):
+    spec = random_spec()
+    spec = quantize_network(spec) if mode == "fixed" else spec
+    x = (np.random.default_rng(1).random((120, 12)) < 0.3).astype(np.uint8)
+    result = CPUSimulator(spec).run(x, record=("spikes",))
+    ref = reference_run(spec, x)
+    for mine, theirs in zip(result.spikes, ref[:-1]):
+        np.testing.assert_array_equal(mine[:, 0], theirs)
+    np.testing.assert_allclose(result.output[:, 0], ref[-1], rtol=0, atol=1e-12)
+    assert sum(s.sum() for s in result.spikes) > 50
+
+
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+def test_chunked_equals_one_shot(mode):
+    spec = random_spec(seed=3)
+    spec = quantize_network(spec) if mode == "fixed" else spec
+    x = (np.random.default_rng(2).random((200, 3, 12)) < 0.3).astype(np.uint8)
+    whole = CPUSimulator(spec).run(x, record=("spikes", "voltage"))
+    sim = CPUSimulator(spec)
+    parts = [sim.run(x[a:b], record=("spikes", "voltage"))
+             for a, b in [(0, 1), (1, 57), (57, 58), (58, 200)]]
+    np.testing.assert_array_equal(np.concatenate([p.output for p in parts]), whole.output)
+    np.testing.assert_array_equal(np.concatenate([p.spikes[1] for p in parts]), whole.spikes[1])
+
+
+def test_quantize_weights_follow_loihi_rule():
+    w = np.array([[0.5, -1.0, 0.013], [0.3, 0.2, -0.999]])
+    q = quantize_weights(w, 254.0)
+    assert q.min() >= -256 and q.max() <= 254
+    assert np.all(q % 2 == 0), "mixed signs: Loihi keeps even mantissas only"
+    positive = quantize_weights(np.abs(w), 254.0)
+    assert np.any(positive % 2 == 1), "single sign: full 8-bit resolution"
+    assert quantize_weights(np.array([[10.0]]), 254.0).item() == 254
+
+
+def test_spec_validation_errors():
+    good = random_spec()
+    layer = good.layers[0]
+    with pytest.raises(ValueError, match="unknown neuron model"):
+        NetworkSpec(12, (LayerSpec("x", "izh", layer.weight, layer.bias, layer.params),))
+    with pytest.raises(ValueError, match="NaN"):
+        bad = layer.weight.copy()
+        bad[0, 0] = np.nan
+        NetworkSpec(12, (LayerSpec("x", "alif_yin", bad, layer.bias, layer.params),
+                         good.layers[1], good.layers[2]))
+    with pytest.raises(ValueError, match="expects 8 inputs but the previous layer has 10"):
+        NetworkSpec(12, (layer, good.layers[2]))
+    with pytest.raises(ValueError, match="decay alpha"):
+        NetworkSpec(12, (LayerSpec("x", "alif_yin", layer.weight, layer.bias,
+                                   {**layer.params, "alpha": np.full(10, 1.5)}),))
+    fixed = quantize_network(good)
+    with pytest.raises(ValueError, match=r"\[-256, 254\]"):
+        NetworkSpec(12, (LayerSpec("x", "alif_yin", fixed.layers[0].weight * 4, fixed.layers[0].bias,
+                                   fixed.layers[0].params),), mode="fixed")
+
+
+def test_bad_input_rejected():
+    sim = CPUSimulator(random_spec())
+    with pytest.raises(ValueError, match="binary spikes"):
+        sim.run(np.full((3, 12), 0.5))
+    with pytest.raises(ValueError, match="12"):
+        sim.run(np.zeros((3, 11)))
+    sim.run(np.zeros((3, 2, 12)))
+    with pytest.raises(ValueError, match="batch 2"):
+        sim.run(np.zeros((3, 4, 12)))
