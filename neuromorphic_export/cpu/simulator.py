@@ -112,7 +112,8 @@ class CPUSimulator:
                     result.threshold.append(out_th)
             else:
                 out_s = np.empty((n_steps, batch, layer.size), self._dtype)
-                kernel = kernels.readout_fixed_layer if self.spec.mode == "fixed" else kernels.readout_float_layer
+                fixed = self.spec.mode == "fixed"
+                kernel = kernels.readout_fixed_layer if fixed else kernels.readout_float_layer
                 kernel(h, state.pending, w_t, layer.bias, p["alpha"], state.u, out_s)
                 result.output = out_s
             state.pending = np.ascontiguousarray(h[-1]) if n_steps else state.pending
