@@ -10,13 +10,17 @@ delays): its output at step ``t`` equals the deployed network's at ``t + latency
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
 from spiking_nr._checks import check_sequence
 from spiking_nr.export import to_network_spec
-from spiking_nr.network import SRNN, Recording, SRNNOutput, SRNNState
+from spiking_nr.network import SRNN, Recording, SRNNOutput
 from spiking_nr.neurons import ALIFState, ReadoutState
+
+TIMINGS = ("lava", "torch")
 
 STATE_MIN, STATE_MAX = -(2**23), 2**23 - 1
 
@@ -31,27 +35,49 @@ def _rtz_div4096(x: torch.Tensor) -> torch.Tensor:
     return _ste(exact, torch.trunc(exact))
 
 
+class FixedPointState(NamedTuple):
+    """Integer state: ALIF state per hidden layer, readout ``y``, and per layer the input spikes
+    still in flight in its dense connection (``lava`` timing; empty for ``torch`` timing)."""
+
+    layers: tuple[ALIFState, ...]
+    readout: ReadoutState
+    pending: tuple[torch.Tensor, ...]
+
+
 class FixedPointSRNN(nn.Module):
     """Wraps an :class:`SRNN` (``.module``) and runs it in Loihi fixed point; same call signature."""
 
-    def __init__(self, model: SRNN) -> None:
+    def __init__(self, model: SRNN, timing: str = "lava") -> None:
         super().__init__()
         if not isinstance(model, SRNN):
             raise TypeError(f"expected an SRNN, got {type(model).__name__}")
+        if timing not in TIMINGS:
+            raise ValueError(f"timing must be one of {TIMINGS}, got {timing!r}")
         self.module = model
+        self.timing = timing
 
     @property
     def config(self):
         return self.module.config
 
-    def initial_state(self, batch: int, like: torch.Tensor | None = None) -> SRNNState:
+    def initial_state(self, batch: int, like: torch.Tensor | None = None) -> FixedPointState:
         """Resting state; every hidden layer is an ALIF state (LIF = ALIF with beta = 0)."""
         kw = {"dtype": torch.float64, "device": None if like is None else like.device}
         layers = tuple(
             ALIFState(*(torch.zeros(batch, layer.size, **kw) for _ in range(3)))
             for layer in self.module.layers
         )
-        return SRNNState(layers, ReadoutState(torch.zeros(batch, self.config.output_size, **kw)))
+        sizes = [self.config.input_size] + [layer.size for layer in self.module.layers]
+        pending = tuple(torch.zeros(batch, n, **kw) for n in sizes) if self.timing == "lava" else ()
+        return FixedPointState(layers, ReadoutState(torch.zeros(batch, self.config.output_size, **kw)),
+                               pending)
+
+    def _delayed(self, h: torch.Tensor, state: FixedPointState, index: int, new_pending: list):
+        """The dense connection's one-step delay (``lava`` timing)."""
+        if self.timing != "lava":
+            return h
+        new_pending.append(h[-1])
+        return torch.cat([state.pending[index].unsqueeze(0), h[:-1]])
 
     def _quantized(self, dtype: torch.dtype, device: torch.device):
         """Per layer: (W, W_rec, bias, alpha, rho, b0, beta, scale) as STE tensors."""
@@ -80,7 +106,7 @@ class FixedPointSRNN(nn.Module):
             out.append(entry)
         return out
 
-    def forward(self, x: torch.Tensor, state: SRNNState | None = None,
+    def forward(self, x: torch.Tensor, state: FixedPointState | None = None,
                 reset_mask: torch.Tensor | None = None, record: bool = False) -> SRNNOutput:
         """Like :meth:`SRNN.forward`; ``output`` is the readout in float units (``y / scale``)."""
         check_sequence(x, self.module.config.input_size)
@@ -92,10 +118,13 @@ class FixedPointSRNN(nn.Module):
         if reset_mask is not None:
             reset_mask = torch.as_tensor(reset_mask, device=x.device).bool()
         layers = self._quantized(torch.float64, x.device)
+        if not isinstance(state, FixedPointState):
+            raise TypeError("state must be the FixedPointState returned by this FixedPointSRNN")
         h = x
-        new_states, spikes, voltages, thresholds = [], [], [], []
-        for p, layer_state, layer_module in zip(layers[:-1], state.layers, self.module.layers):
-            drive = h @ p["weight"].T
+        new_states, spikes, voltages, thresholds, pending = [], [], [], [], []
+        for index, (p, layer_state, layer_module) in enumerate(
+                zip(layers[:-1], state.layers, self.module.layers)):
+            drive = self._delayed(h, state, index, pending) @ p["weight"].T
             u, b, s = layer_state.u.double(), layer_state.b.double(), layer_state.s.double()
             outs, us, ths = [], [], []
             for t in range(n_steps):
@@ -119,7 +148,7 @@ class FixedPointSRNN(nn.Module):
                 voltages.append(torch.stack(us))
                 thresholds.append(torch.stack(ths))
         p = layers[-1]
-        drive = h @ p["weight"].T
+        drive = self._delayed(h, state, len(layers) - 1, pending) @ p["weight"].T
         y = state.readout.y.double()
         ys = []
         for t in range(n_steps):
@@ -130,6 +159,6 @@ class FixedPointSRNN(nn.Module):
             ys.append(y)
         output = torch.stack(ys) / p["scale"]
         # Carried state is in integer state units throughout (exact across chunks).
-        new_state = SRNNState(tuple(new_states), ReadoutState(ys[-1]))
+        new_state = FixedPointState(tuple(new_states), ReadoutState(ys[-1]), tuple(pending))
         recording = Recording(tuple(spikes), tuple(voltages), tuple(thresholds)) if record else None
         return SRNNOutput(output, new_state, recording)
