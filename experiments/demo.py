@@ -33,7 +33,7 @@ from spiking_nr.export import to_network_spec
 from spiking_nr.io import atomic_write, write_json
 from spiking_nr.metrics import accuracy_by_position, segment_scores, softmax, stream_report
 from spiking_nr.quant import FixedPointSRNN
-from spiking_nr.train import TrainConfig, Trainer
+from spiking_nr.train import TrainConfig, Trainer, save_model
 
 
 def log(message: str) -> None:
@@ -76,8 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
     models = {"reset-free": train("never", chunks, hidden, args.seed, train_stream),
               "reset-based": train("segment", chunks, hidden, args.seed, train_stream)}
     for name, model in models.items():
-        with atomic_write(out / f"model_{name}.pt") as handle:
-            torch.save({"config": model.config.to_dict(), "state_dict": model.state_dict()}, handle)
+        save_model(model, out / f"model_{name}.pt")
 
     chunk = collect(test_stream, eval_lanes, eval_steps)
     log(f"evaluation stream: {eval_lanes} lanes x {eval_steps} steps, never reset unless the row says so")

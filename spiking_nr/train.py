@@ -248,6 +248,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def save_model(model: SRNN, path: str | os.PathLike[str]) -> None:
+    """Write just a model (config + weights) in the checkpoint format, atomically."""
+    with atomic_write(path, "wb") as handle:
+        torch.save({"format": CHECKPOINT_FORMAT, "model_config": model.config.to_dict(),
+                    "model": model.state_dict()}, handle)
+
+
 def model_from_checkpoint(path: str | os.PathLike[str]) -> SRNN:
     """Rebuild the trained :class:`SRNN` stored in a checkpoint."""
     data = load_checkpoint(path)
