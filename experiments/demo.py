@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.image_stream import (
+from spiking_nr.data.image_stream import (
     DATA_NOTE,
     N_CLASSES,
     collect,

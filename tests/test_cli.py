@@ -40,3 +40,38 @@ def test_user_errors_are_one_line(tmp_path):
 def test_help_is_enough():
     r = run("simulate", "--help")
     assert r.returncode == 0 and "--backend" in r.stdout and "SUBSTITUTE" in r.stdout
+
+
+@pytest.mark.slow
+def test_train_eval_plot_data_end_to_end(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[train]\nchunks = 3\ntbptt_window = 28\n[model]\nhidden = [16]\n"
+                      "[data]\nbatch = 4\nchunk_len = 56\n[eval]\nsteps = 300\nlanes = 2\n")
+    run_dir = tmp_path / "run"
+    r = run("train", "--config", str(config), "--out", str(run_dir))
+    assert r.returncode == 0, r.stderr
+    assert "segment accuracy" in r.stdout
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and '"position": 3' in lines[-1]
+    assert "hidden = [16]" in (run_dir / "config.toml").read_text()
+    r = run("train", "--config", str(config), "--out", str(run_dir), "--resume",
+            "--set", "train.chunks=4")
+    assert r.returncode == 0 and "resumed at chunk 3" in r.stdout, r.stderr
+    r = run("eval", str(run_dir / "checkpoint.pt"), "--steps", "200", "--lanes", "2")
+    assert r.returncode == 0 and "segment_accuracy" in r.stdout
+    r = run("export", str(run_dir / "checkpoint.pt"), str(tmp_path / "n.h5"))
+    assert r.returncode == 0, r.stderr
+    r = run("plot", str(tmp_path / "n.h5"), "--out", str(tmp_path / "plots"), "--steps", "200")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "plots" / "raster.png").stat().st_size > 1000
+    r = run("data")
+    assert r.returncode == 0 and "SUBSTITUTE" in r.stdout
+
+
+def test_bad_config_key_is_one_line_and_exit_2(tmp_path):
+    r = run("train", "--set", "train.lrr=1", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "unknown config key 'train.lrr'" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    (tmp_path / "c.yaml").write_text("model: [1, 2\n")
+    r = run("train", "--config", str(tmp_path / "c.yaml"))
+    assert r.returncode == 2 and "cannot parse" in r.stderr

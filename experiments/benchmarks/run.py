@@ -1,0 +1,315 @@
+"""Benchmarks against peers, in one run, reported as ratios (machines are noisy).
+
+Reference configuration (issue "Performance"): 700 Bernoulli(0.05) input spikes -> 256 recurrent
+ALIF -> 20 readout, batch 32, T = 250, 2 threads, learnable per-neuron time constants.
+
+* training step (forward + backward): spiking-nr SRNN, norse LSNNRecurrent, snntorch RLeaky (no
+  adaptation), a hand-written plain torch ALIF step loop; median of repeats; activation memory =
+  bytes of the distinct storages autograd saves for backward in one step;
+* streaming at batch 1, one step per call: the torch SRNN (no autograd), the CPU backend, and Lava
+  (``Loihi2SimCfg`` fixed_pt, steps per second of one long run) on the same exported network;
+* truncated BPTT memory against stream length (window 100), in fresh subprocesses;
+* scaling: training time per step against hidden size and against T.
+
+    python -m experiments.benchmarks.run --quick     # ~2 min
+    python -m experiments.benchmarks.run             # ~10 min; writes results/benchmarks.{json,md}
+
+Nothing is installed by this script; peers that are missing are reported as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spiking_nr import SRNN, SRNNConfig
+from spiking_nr.io import atomic_write, write_json
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _median_seconds(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# ---- training-step workloads (each returns a zero-argument closure doing fwd + bwd) ----------
+def ours(n_in, n_hidden, n_out, batch, steps, seed=0):
+    model = SRNN(SRNNConfig.simple(n_in, (n_hidden,), n_out, seed=seed))
+    x = (torch.rand(steps, batch, n_in, generator=torch.Generator().manual_seed(seed)) < 0.05).float()
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        model(x).output.sum().backward()
+    return step
+
+
+def plain_torch(n_in, n_hidden, n_out, batch, steps, seed=0):
+    """A hand-written ALIF step loop in plain torch (the usual research-code baseline)."""
+    g = torch.Generator().manual_seed(seed)
+    w_in = torch.nn.Linear(n_in, n_hidden)
+    w_rec = torch.nn.Linear(n_hidden, n_hidden, bias=False)
+    w_out = torch.nn.Linear(n_hidden, n_out)
+    tau_m = torch.nn.Parameter(torch.full((n_hidden,), 20.0))
+    tau_a = torch.nn.Parameter(torch.full((n_hidden,), 150.0))
+    x = (torch.rand(steps, batch, n_in, generator=g) < 0.05).float()
+    params = [*w_in.parameters(), *w_rec.parameters(), *w_out.parameters(), tau_m, tau_a]
+
+    def spike(v):
+        s = (v > 0).float()
+        return s.detach() + (v - v.detach()) * torch.exp(-2 * v.detach() ** 2)
+
+    def step():
+        for p in params:
+            p.grad = None
+        alpha, rho = torch.exp(-1 / tau_m), torch.exp(-1 / tau_a)
+        u = b = s = torch.zeros(batch, n_hidden)
+        outs = []
+        for t in range(steps):
+            b = rho * b + (1 - rho) * s
+            th = 0.01 + 1.8 * b
+            u = alpha * u + (1 - alpha) * (w_in(x[t]) + w_rec(s)) - th * s
+            s = spike(u - th)
+            outs.append(w_out(s))
+        torch.stack(outs).sum().backward()
+    return step
+
+
+def norse_lsnn(n_in, n_hidden, n_out, batch, steps, seed=0):
+    import norse.torch as norse
+
+    torch.manual_seed(seed)
+    p = norse.LSNNParameters(
+        tau_mem_inv=torch.nn.Parameter(torch.full((n_hidden,), 1 / 20.0)),
+        tau_adapt_inv=torch.nn.Parameter(torch.full((n_hidden,), 1 / 150.0)))
+    layer = norse.LSNNRecurrent(n_in, n_hidden, p=p, dt=1.0)
+    readout = torch.nn.Linear(n_hidden, n_out)
+    x = (torch.rand(steps, batch, n_in) < 0.05).float()
+
+    def step():
+        layer.zero_grad(set_to_none=True)
+        readout(layer(x)[0]).sum().backward()
+    return step
+
+
+def snntorch_rleaky(n_in, n_hidden, n_out, batch, steps, seed=0):
+    import snntorch as snn
+
+    torch.manual_seed(seed)
+    fc = torch.nn.Linear(n_in, n_hidden)
+    lif = snn.RLeaky(beta=torch.full((n_hidden,), 0.95), linear_features=n_hidden, learn_beta=True)
+    readout = torch.nn.Linear(n_hidden, n_out)
+    x = (torch.rand(steps, batch, n_in) < 0.05).float()
+
+    def step():
+        for module in (fc, lif, readout):
+            module.zero_grad(set_to_none=True)
+        spk, mem = lif.reset_mem()
+        drive = fc(x)
+        outs = []
+        for t in range(steps):
+            spk, mem = lif(drive[t], spk, mem)
+            outs.append(spk)
+        readout(torch.stack(outs)).sum().backward()
+    return step
+
+
+WORKLOADS = {"spiking-nr SRNN": ours, "plain torch ALIF loop": plain_torch,
+             "norse LSNNRecurrent": norse_lsnn, "snntorch RLeaky (no adaptation)": snntorch_rleaky}
+
+
+def activation_mib(step) -> float:
+    """Bytes autograd saves for backward during one training step (distinct storages), in MiB."""
+    seen: dict[int, int] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        seen[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        step()
+    return sum(seen.values()) / 2**20
+
+
+def bench_training(quick: bool) -> dict:
+    args = [700, 256, 20, 32, 250]
+    repeats = 3 if quick else 7
+    rows = {}
+    for name, make in WORKLOADS.items():
+        try:
+            seconds = _median_seconds(make(*args), repeats)
+        except ImportError as exc:
+            rows[name] = {"error": f"not installed: {exc}"}
+            continue
+        rows[name] = {"seconds": seconds, "activation_mib": activation_mib(make(*args))}
+        print(f"  train {name}: {seconds * 1e3:.0f} ms", flush=True)
+    base = rows["spiking-nr SRNN"]["seconds"]
+    for row in rows.values():
+        if "seconds" in row:
+            row["time_vs_spiking_nr"] = row["seconds"] / base
+    return {"config": dict(zip(["inputs", "hidden", "outputs", "batch", "steps"], args)), "rows": rows}
+
+
+def bench_streaming(quick: bool) -> dict:
+    from neuromorphic_export.cpu import CPUSimulator
+    from neuromorphic_export.lava import lava_available, run_lava
+    from spiking_nr.export import to_network_spec
+
+    model = SRNN(SRNNConfig.simple(700, (256,), 20, seed=0)).eval()
+    steps = 300 if quick else 2000
+    x = (np.random.default_rng(0).random((steps, 700)) < 0.05).astype(np.float32)
+    xt = torch.from_numpy(x)
+    out: dict = {"steps": steps}
+    with torch.no_grad():
+        state = model(xt[:1, None]).state
+
+        def torch_steps():
+            s = state
+            for t in range(steps):
+                s = model(xt[t:t + 1, None], s).state
+        out["torch_us_per_step"] = _median_seconds(torch_steps, 3) / steps * 1e6
+    spec = to_network_spec(model, "fixed")
+    sim = CPUSimulator(spec)
+    sim.run(x[:2])
+
+    def cpu_steps():
+        for t in range(steps):
+            sim.run(x[t:t + 1], record=())
+    out["cpu_backend_us_per_step"] = _median_seconds(cpu_steps, 3) / steps * 1e6
+    out["cpu_backend_us_per_step_in_one_call"] = _median_seconds(
+        lambda: sim.run(x, record=()), 3) / steps * 1e6
+    if lava_available():
+        lava = run_lava(spec, x.astype(np.uint8))
+        reference = CPUSimulator(spec).run(x, record=("spikes",))
+        out["lava_us_per_step"] = lava.seconds / steps * 1e6
+        out["lava_spikes_identical_to_cpu_backend"] = bool(
+            np.array_equal(lava.spikes[0], reference.spikes[0][:, 0]))
+        out["cpu_backend_speedup_vs_lava"] = out["lava_us_per_step"] / out["cpu_backend_us_per_step"]
+    for key, value in out.items():
+        print(f"  stream {key}: {value}", flush=True)
+    return out
+
+
+def _tbptt_child(total_steps: int) -> None:
+    from spiking_nr.train import TrainConfig, Trainer
+
+    torch.set_num_threads(2)
+
+    class Chunk:
+        def __init__(self, rng):
+            self.inputs = (rng.random((1000, 4, 16)) < 0.1).astype(np.float32)
+            self.target = rng.integers(-1, 4, (1000, 4))
+            self.informative = self.target >= 0
+            self.segment_start = np.zeros((1000, 4), bool)
+
+    def source():
+        rng = np.random.default_rng(0)
+        while True:
+            yield Chunk(rng)
+
+    trainer = Trainer(SRNN(SRNNConfig.simple(16, (64,), 4)), source, TrainConfig(tbptt_window=100))
+    trainer.fit(total_steps // 1000, progress=False)
+    print(json.dumps({"max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def bench_tbptt_memory(quick: bool) -> dict:
+    lengths = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
+    out = {}
+    for n in lengths:
+        code = f"from experiments.benchmarks.run import _tbptt_child; _tbptt_child({n})"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1200)
+        out[str(n)] = json.loads(done.stdout.strip().splitlines()[-1])["max_rss_mib"]
+        print(f"  tbptt {n} steps: max RSS {out[str(n)]:.0f} MiB", flush=True)
+    return {"window": 100, "network": "16 -> 64 ALIF -> 4, batch 4", "max_rss_mib_by_steps": out}
+
+
+def bench_scaling(quick: bool) -> dict:
+    sizes = [64, 256, 1024] if quick else [64, 256, 1024, 4096]
+    lengths = [50, 250] if quick else [50, 250, 1000]
+    by_size = {str(h): _median_seconds(ours(700, h, 20, 32, 50), 2) / 50 * 1e3 for h in sizes}
+    by_steps = {str(t): _median_seconds(ours(700, 256, 20, 32, t), 2) / t * 1e3 for t in lengths}
+    print(f"  scaling ms/step by hidden {by_size}; by T {by_steps}", flush=True)
+    return {"ms_per_step_by_hidden (T=50, B=32)": by_size, "ms_per_step_by_T (H=256, B=32)": by_steps}
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    lines = [f"Machine: {m['cpu']}, {m['threads']} torch threads, torch {m['torch']}, "
+             f"python {m['python']}. Command: `{results['command']}`.", "",
+             "| training step (700 -> 256 ALIF -> 20, B=32, T=250) | median | vs spiking-nr | activations |",
+             "|---|---:|---:|---:|"]
+    for name, row in results["training"]["rows"].items():
+        if "seconds" not in row:
+            lines.append(f"| {name} | {row['error']} | | |")
+            continue
+        mem = f"{row['activation_mib']:.0f} MiB"
+        lines.append(f"| {name} | {row['seconds'] * 1e3:.0f} ms | {row['time_vs_spiking_nr']:.2f}x | {mem} |")
+    s = results["streaming"]
+    lines += ["", "| streaming, batch 1, one step per call (700 -> 256 -> 20) | us per step |", "|---|---:|",
+              f"| torch SRNN (no autograd) | {s['torch_us_per_step']:.1f} |",
+              f"| CPU backend (fixed point) | {s['cpu_backend_us_per_step']:.1f} |",
+              f"| CPU backend, whole stream in one call | {s['cpu_backend_us_per_step_in_one_call']:.1f} |"]
+    if "lava_us_per_step" in s:
+        lines.append(f"| Lava Loihi2SimCfg fixed_pt (identical spikes: "
+                     f"{s['lava_spikes_identical_to_cpu_backend']}) | {s['lava_us_per_step']:.0f} |")
+        lines.append(f"| CPU backend speed-up over Lava | {s['cpu_backend_speedup_vs_lava']:.0f}x |")
+    tb = results["tbptt_memory"]["max_rss_mib_by_steps"]
+    lines += ["", "| TBPTT (window 100) stream length | max RSS |", "|---|---:|"]
+    lines += [f"| {int(k):,} steps | {v:.0f} MiB |" for k, v in tb.items()]
+    sc = results["scaling"]
+    lines += ["", "| hidden size (T=50, B=32) | ms per step (fwd+bwd) |", "|---|---:|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in sc["ms_per_step_by_hidden (T=50, B=32)"].items()]
+    lines += ["", "| T (H=256, B=32) | ms per step (fwd+bwd) |", "|---|---:|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in sc["ms_per_step_by_T (H=256, B=32)"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
+    parser.add_argument("--out", default=str(RESULTS), help="folder for benchmarks.json/.md")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+    results = {"command": "python -m experiments.benchmarks.run" + (" --quick" if args.quick else ""),
+               "machine": {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
+                           "python": platform.python_version()}}
+    print("training step ...", flush=True)
+    results["training"] = bench_training(args.quick)
+    print("streaming ...", flush=True)
+    results["streaming"] = bench_streaming(args.quick)
+    print("truncated BPTT memory ...", flush=True)
+    results["tbptt_memory"] = bench_tbptt_memory(args.quick)
+    print("scaling ...", flush=True)
+    results["scaling"] = bench_scaling(args.quick)
+    out = Path(args.out)
+    suffix = "_quick" if args.quick else ""
+    write_json(out / f"benchmarks{suffix}.json", results)
+    table = markdown(results)
+    with atomic_write(out / f"benchmarks{suffix}.md", "w") as handle:
+        handle.write(table)
+    print(table)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Run configuration: every hyperparameter of a training run, from TOML/YAML/JSON + overrides.
+
+Sections and keys (defaults shown by ``spiking-nr train --print-config``)::
+
+    [model]  hidden, neuron ("alif"|"lif"), recurrent, surrogate, b0, beta, seed
+    [train]  chunks, tbptt_window, reset_policy, lr, lr_tau, grad_clip, kl_direction, kl_weight,
+             normalise, mask ("temporal_intensity"|"oracle"), seed
+    [data]   dataset ("mnist-substitute-stream"), batch, chunk_len, gap_max, seed
+    [eval]   lanes, steps
+
+Unknown sections or keys raise ``ValueError`` naming the key and the allowed ones.
+Overrides: ``["train.lr=0.01", "model.hidden=[128, 64]"]`` (values parsed as JSON when possible).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    hidden: tuple[int, ...] = (128,)
+    neuron: str = "alif"
+    recurrent: bool = True
+    surrogate: str = "multi_gaussian"
+    b0: float = 0.01
+    beta: float = 1.8
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    chunks: int = 200
+    tbptt_window: int = 56
+    reset_policy: str = "never"
+    lr: float = 5e-3
+    lr_tau: float = 2e-2
+    grad_clip: float = 1.0
+    kl_direction: str = "uniform_model"
+    kl_weight: float = 1.0
+    normalise: str = "steps"
+    mask: str = "temporal_intensity"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DataSection:
+    dataset: str = "mnist-substitute-stream"
+    batch: int = 32
+    chunk_len: int = 280
+    gap_max: int = 10
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvalSection:
+    lanes: int = 8
+    steps: int = 12000
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    data: DataSection = field(default_factory=DataSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+SECTIONS = {f.name: f.type for f in fields(RunConfig)}
+_SECTION_TYPES = {"model": ModelSection, "train": TrainSection, "data": DataSection, "eval": EvalSection}
+
+
+def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
+    where = f"{section}.{key}"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, tuple):
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+            raise ValueError(f"{where} must be a list of integers, got {value!r}")
+        return tuple(items)
+    if isinstance(default, int):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{where} must be an integer, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ValueError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    if not isinstance(data, dict):
+        raise ValueError("a config must be a mapping of sections")
+    sections = {}
+    for name, cls in _SECTION_TYPES.items():
+        given = data.get(name, {}) or {}
+        if not isinstance(given, dict):
+            raise ValueError(f"config section [{name}] must be a table of keys")
+        defaults = cls()
+        allowed = [f.name for f in fields(cls)]
+        for key in given:
+            if key not in allowed:
+                raise ValueError(f"unknown config key '{name}.{key}'; allowed keys in [{name}]: "
+                                 f"{', '.join(allowed)}")
+        sections[name] = cls(**{k: _coerce(name, k, v, getattr(defaults, k)) for k, v in given.items()})
+    unknown = set(data) - set(_SECTION_TYPES)
+    if unknown:
+        raise ValueError(f"unknown config section(s) {sorted(unknown)}; allowed: {sorted(_SECTION_TYPES)}")
+    return RunConfig(**sections)
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
+    """Read a TOML (.toml), YAML (.yaml/.yml) or JSON (.json) config and apply ``overrides``."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"config file {path} does not exist")
+        text = path.read_text()
+        try:
+            if path.suffix == ".toml":
+                data = tomllib.loads(text)
+            elif path.suffix in (".yaml", ".yml"):
+                data = yaml.safe_load(text) or {}
+            elif path.suffix == ".json":
+                data = json.loads(text)
+            else:
+                raise ValueError(f"config {path} must be .toml, .yaml/.yml or .json")
+        except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot parse {path}: {exc}") from None
+    for item in overrides:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ValueError(f"override {item!r} must look like section.key=value")
+        dotted, raw = item.split("=", 1)
+        section, key = dotted.split(".", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        data.setdefault(section, {})
+        if not isinstance(data[section], dict):
+            raise ValueError(f"config section [{section}] must be a table of keys")
+        data[section][key] = value
+    return config_from_dict(data)
+
+
+def to_toml(config: RunConfig) -> str:
+    """The resolved config as TOML (recorded in every run folder)."""
+    lines = []
+    for section, values in config.to_dict().items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            lines.append(f"{key} = {json.dumps(list(value) if isinstance(value, tuple) else value)}")
+        lines.append("")
+    return "\n".join(lines)
