@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from spiking_nr._checks import check_batch, check_sequence
+from spiking_nr.fast import alif_sequence
 from spiking_nr.neurons.alif import (
     ALIFParameters,
     ALIFState,
@@ -35,6 +36,7 @@ from spiking_nr.state import reset_lanes
 from spiking_nr.surrogate import Surrogate
 
 NEURON_MODELS = ("alif", "lif")
+IMPLEMENTATIONS = ("auto", "reference")
 LayerState = ALIFState | LIFState
 
 
@@ -72,6 +74,7 @@ class SRNNConfig:
     tau_out_init: tuple[float, float] = (20.0, 5.0)
     learn_tau: bool = True
     seed: int | None = 0
+    impl: str = "auto"  # "auto" = fused ALIF recurrence where it applies, "reference" = step loop
 
     def __post_init__(self) -> None:
         for name in ("input_size", "output_size"):
@@ -85,6 +88,8 @@ class SRNNConfig:
         )
         object.__setattr__(self, "layers", layers)
         check_threshold_constants(self.b0, self.beta)
+        if self.impl not in IMPLEMENTATIONS:
+            raise ValueError(f"impl must be one of {IMPLEMENTATIONS}, got {self.impl!r}")
         Surrogate(self.surrogate, dict(self.surrogate_params))  # validates name and parameters
 
     @classmethod
@@ -143,6 +148,7 @@ class SpikingLayer(nn.Module):
         self.b0 = net.b0
         self.beta = net.beta if config.neuron == "alif" else 0.0
         self.spike_fn = Surrogate(net.surrogate, dict(net.surrogate_params))
+        self.impl = net.impl
         self.fc = nn.Linear(input_size, config.size)
         self.rec = nn.Linear(config.size, config.size, bias=False) if config.recurrent else None
         self.tau_mem = TimeConstants(config.size, net.tau_mem_init, net.learn_tau, generator)
@@ -179,6 +185,11 @@ class SpikingLayer(nn.Module):
         """``x [T, B, N_in]`` -> spikes ``[T, B, N]``, final state, optional (u, threshold) traces."""
         params = self.neuron_parameters()
         drive = self.fc(x)  # one GEMM for all T: the input projection has no time dependence
+        if self.impl == "auto" and self.neuron == "alif" and reset_mask is None and not record:
+            spikes, u, b = alif_sequence(drive, None if self.rec is None else self.rec.weight,
+                                         params.alpha, params.rho, state.u, state.b, state.s,
+                                         params.b0, params.beta, self.spike_fn)
+            return spikes, ALIFState(u, b, spikes[-1]), None
         spikes, voltages, thresholds = [], [], []
         for t in range(x.shape[0]):
             state = _zero_where(None if reset_mask is None else reset_mask[t], state)
