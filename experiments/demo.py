@@ -17,6 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neuromorphic_export.cpu import CPUSimulator
+from neuromorphic_export.io import load_network, save_network
+from neuromorphic_export.lava import lava_available, run_lava
+from spiking_nr import SRNN, SRNNConfig, viz
 from spiking_nr.data.image_stream import (
     DATA_NOTE,
     N_CLASSES,
@@ -25,10 +29,6 @@ from spiking_nr.data.image_stream import (
     segment_bins,
     training_source,
 )
-from neuromorphic_export.cpu import CPUSimulator
-from neuromorphic_export.io import load_network, save_network
-from neuromorphic_export.lava import lava_available, run_lava
-from spiking_nr import SRNN, SRNNConfig, viz
 from spiking_nr.export import to_network_spec
 from spiking_nr.io import atomic_write, write_json
 from spiking_nr.metrics import accuracy_by_position, segment_scores, softmax, stream_report

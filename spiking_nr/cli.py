@@ -37,17 +37,22 @@ def _load_spec(path: str):
         raise UserError(str(exc)) from None
 
 
+def _load_model(path: str):
+    from spiking_nr.train import model_from_checkpoint
+
+    if not Path(path).is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    try:
+        return model_from_checkpoint(path)
+    except (ValueError, KeyError) as exc:
+        raise UserError(f"{path}: {exc}") from None
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from neuromorphic_export.io import save_network
     from spiking_nr.export import to_network_spec
-    from spiking_nr.train import model_from_checkpoint
 
-    if not Path(args.checkpoint).is_file():
-        raise UserError(f"checkpoint {args.checkpoint} does not exist")
-    try:
-        model = model_from_checkpoint(args.checkpoint)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    model = _load_model(args.checkpoint)
     spec = to_network_spec(model, args.mode)
     save_network(spec, args.output)
     print(f"wrote {args.output}: {len(spec.layers)} layers, {args.mode} point, latency "
@@ -221,14 +226,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     import json
 
     from spiking_nr.config import RunConfig
-    from spiking_nr.train import model_from_checkpoint
 
-    if not Path(args.checkpoint).is_file():
-        raise UserError(f"checkpoint {args.checkpoint} does not exist")
-    try:
-        model = model_from_checkpoint(args.checkpoint)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    model = _load_model(args.checkpoint)
     if model.config.input_size != 28:
         raise UserError("eval runs the built-in MNIST row stream (28 channels); this model expects "
                         f"{model.config.input_size} inputs")
