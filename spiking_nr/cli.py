@@ -215,6 +215,10 @@ def cmd_train(args: argparse.Namespace) -> None:
                 trainer.save(checkpoint)
         trainer.fit(max(remaining, 0), callback=callback)
     trainer.save(checkpoint)
+    from spiking_nr import viz
+
+    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
+    viz.training_curves(history, path=out / "training.png", title=f"training ({t.reset_policy} reset)")
     report = _evaluate(model, config, config.eval.steps, config.eval.lanes, reset=t.reset_policy == "segment")
     write_json(out / "summary.json", {"data": DATA_NOTE, "config": config.to_dict(),
                                       "chunks_trained": trainer.position, "evaluation": report})
@@ -277,7 +281,9 @@ def cmd_plot(args: argparse.Namespace) -> None:
                result.spikes[0][window, 0], path=out / "traces.png")
     viz.stream_outputs(softmax(result.output_float(spec)[window, 0]), chunk.target[:args.steps - lag, 0],
                        path=out / "stream_outputs.png", **segment)
-    print(f"wrote raster.png, traces.png, stream_outputs.png to {out}")
+    viz.firing_rate_heatmap(result.spikes[0][:, 0], window=max(1, args.steps // 40),
+                            path=out / "firing_rates.png")
+    print(f"wrote raster.png, traces.png, stream_outputs.png, firing_rates.png to {out}")
 
 
 def build_parser() -> argparse.ArgumentParser:

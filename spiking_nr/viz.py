@@ -154,3 +154,38 @@ def agreement(reference: list[np.ndarray], other: dict[str, list[np.ndarray]], p
     ax.legend()
     save_figure(fig, path)
     return fig
+
+
+def firing_rate_heatmap(spikes: np.ndarray, window: int = 100, path=None,
+                        title: str = "firing rate (spikes per step)") -> plt.Figure:
+    """Firing rate of every neuron of ``spikes [T, N]`` per window of ``window`` steps."""
+    s = np.asarray(spikes, dtype=np.float64)
+    if s.ndim != 2:
+        raise ValueError(f"spikes must be [T, N] (one lane), got shape {s.shape}")
+    n_windows = max(1, s.shape[0] // window)
+    rates = s[: n_windows * window].reshape(n_windows, -1, s.shape[1]).mean(axis=1)
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    image = ax.imshow(rates.T, aspect="auto", origin="lower", cmap="viridis",
+                      extent=(0, n_windows * window, 0, s.shape[1]))
+    fig.colorbar(image, ax=ax, label="spikes / step")
+    ax.set_xlabel("step")
+    ax.set_ylabel("neuron")
+    ax.set_title(title)
+    save_figure(fig, path)
+    return fig
+
+
+def training_curves(history: list[dict], path=None, title: str = "training") -> plt.Figure:
+    """Loss and per-step accuracy per chunk, from the trainer's metrics (``metrics.jsonl`` rows)."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    position = [h["position"] for h in history]
+    ax1.plot(position, [h["loss"] for h in history])
+    ax1.set_xlabel("chunk")
+    ax1.set_ylabel("adaptive loss")
+    ax2.plot(position, [h["step_accuracy"] for h in history])
+    ax2.set_xlabel("chunk")
+    ax2.set_ylabel("accuracy on informative steps")
+    ax2.set_ylim(0, 1)
+    fig.suptitle(title)
+    save_figure(fig, path)
+    return fig

@@ -54,6 +54,7 @@ def test_train_eval_plot_data_end_to_end(tmp_path):
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 3 and '"position": 3' in lines[-1]
     assert "hidden = [16]" in (run_dir / "config.toml").read_text()
+    assert (run_dir / "training.png").stat().st_size > 1000
     r = run("train", "--config", str(config), "--out", str(run_dir), "--resume",
             "--set", "train.chunks=4")
     assert r.returncode == 0 and "resumed at chunk 3" in r.stdout, r.stderr
@@ -64,6 +65,7 @@ def test_train_eval_plot_data_end_to_end(tmp_path):
     r = run("plot", str(tmp_path / "n.h5"), "--out", str(tmp_path / "plots"), "--steps", "200")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "plots" / "raster.png").stat().st_size > 1000
+    assert (tmp_path / "plots" / "firing_rates.png").stat().st_size > 1000
     r = run("data")
     assert r.returncode == 0 and "SUBSTITUTE" in r.stdout
 

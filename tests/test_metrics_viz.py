@@ -60,6 +60,11 @@ def test_other_plots_render(tmp_path):
     viz.accuracy_over_stream({"a": (np.array([1, 10, 100]), np.array([0.5, 0.6, 0.7]))},
                              path=tmp_path / "a.png")
     viz.agreement([np.zeros((5, 3))], {"lava": [np.zeros((5, 3))]}, path=tmp_path / "g.png")
-    assert all((tmp_path / f).stat().st_size > 1000 for f in ["t.png", "s.png", "a.png", "g.png"])
+    fig = viz.firing_rate_heatmap(rng.random((1000, 30)) < 0.1, window=100, path=tmp_path / "f.png")
+    assert fig.axes[0].images[0].get_array().shape == (30, 10)
+    viz.training_curves([{"position": i, "loss": 1 / i, "step_accuracy": 0.1 * i} for i in range(1, 6)],
+                        path=tmp_path / "c.png")
+    files = ["t.png", "s.png", "a.png", "g.png", "f.png", "c.png"]
+    assert all((tmp_path / f).stat().st_size > 1000 for f in files)
     with pytest.raises(ValueError, match=".png, .pdf or .svg"):
         viz.traces(v, th, path=tmp_path / "t.jpg")
