@@ -17,45 +17,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from experiments.e1_image_stream import Variant, evaluate, train_variant
 from neuromorphic_export.cpu import CPUSimulator
 from neuromorphic_export.io import load_network, save_network
 from neuromorphic_export.lava import lava_available, run_lava
-from spiking_nr import SRNN, SRNNConfig, viz
+from spiking_nr import viz
 from spiking_nr.data.image_stream import (
     DATA_NOTE,
     N_CLASSES,
     collect,
     image_streams,
     segment_bins,
-    training_source,
 )
 from spiking_nr.export import to_network_spec
 from spiking_nr.io import atomic_write, write_json
 from spiking_nr.metrics import accuracy_by_position, segment_scores, softmax, stream_report
 from spiking_nr.quant import FixedPointSRNN
-from spiking_nr.train import TrainConfig, Trainer, save_model
+from spiking_nr.train import save_model
 
 
 def log(message: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def train(policy: str, chunks: int, hidden: int, seed: int, train_stream) -> SRNN:
-    model = SRNN(SRNNConfig.simple(28, (hidden,), N_CLASSES, seed=seed))
-    trainer = Trainer(model, training_source(train_stream, 32, 280, "temporal_intensity"),
-                      TrainConfig(tbptt_window=56, reset_policy=policy, lr=5e-3, lr_tau=2e-2, seed=seed))
-    history = trainer.fit(chunks)
-    log(f"trained reset_policy={policy}: last-10-chunk loss "
-        f"{np.mean([h['loss'] for h in history[-10:]]):.3f}, step accuracy "
-        f"{np.nanmean([h['step_accuracy'] for h in history[-10:]]):.3f}")
-    return model
-
-
-@torch.no_grad()
-def evaluate(model, chunk, reset: bool) -> np.ndarray:
-    x = torch.from_numpy(chunk.inputs)
-    mask = torch.from_numpy(chunk.segment_start) if reset else None
-    return model(x.double() if isinstance(model, FixedPointSRNN) else x, reset_mask=mask).output.numpy()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -73,8 +55,10 @@ def main(argv: list[str] | None = None) -> dict:
     train_stream, test_stream = image_streams(args.seed)
     log(f"data: {DATA_NOTE}")
 
-    models = {"reset-free": train("never", chunks, hidden, args.seed, train_stream),
-              "reset-based": train("segment", chunks, hidden, args.seed, train_stream)}
+    models = {"reset-free": train_variant(Variant("reset-free"), chunks, hidden, args.seed, train_stream),
+              "reset-based": train_variant(Variant("reset-based", reset_policy="segment"), chunks, hidden,
+                                           args.seed, train_stream)}
+    log("trained the reset-free and the reset-based model")
     for name, model in models.items():
         save_model(model, out / f"model_{name}.pt")
 

