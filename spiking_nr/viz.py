@@ -1,188 +1,428 @@
-"""Plots researchers look at: rasters, membrane/threshold traces, stream accuracy, agreement.
+"""Plots researchers look at: rasters, membrane/threshold traces, stream outputs, agreement.
 
-All functions take numpy arrays (torch recordings, CPU-backend and Lava results alike), draw on a
-new figure, optionally save it (PNG/PDF/SVG by extension, atomically) and return the figure.
-Rasters draw one point per spike up to ``max_points`` spikes; beyond that they draw a binned
-density image so tens of thousands of steps x thousands of neurons stay fast and legible.
+Every function takes plain numpy arrays (torch tensors and ``Recording`` fields work too, so do
+CPU-backend and Lava results), draws on a new :class:`matplotlib.figure.Figure` (not registered
+with pyplot, so nothing piles up in long scripts), saves it when ``path`` is given (PNG/PDF/SVG by
+extension, written atomically) and returns the figure so callers and tests can inspect the artists.
+
+Spikes may be ``[T, N]`` or ``[T, B, N]``; with a batch axis one lane (``lane=``) is drawn.
+Per-step stream annotations (``segment_start``, ``is_target``, ``labels``) are ``[T]`` or
+``[T, B]`` and follow the same lane.
+
+Raster rendering: a layer with at most ``max_points`` spikes (default :data:`MAX_RASTER_POINTS` =
+200,000) is drawn as one marker per spike (``fig.points_drawn`` counts them; the markers are
+rasterised inside PDF/SVG so the files stay small). Above that a layer is binned into an image of
+at most :data:`RASTER_IMAGE_BINS` (2000 time bins x 1000 neuron bins) whose colour is the firing
+rate in spikes per neuron per step, so thousands of neurons over tens of thousands of steps stay
+fast (~1 s) and legible.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
-from neuromorphic_export.fileio import atomic_path  # noqa: E402
+from spiking_nr.io import atomic_path  # noqa: E402
+from spiking_nr.metrics import as_numpy  # noqa: E402
 
 MAX_RASTER_POINTS = 200_000
+RASTER_IMAGE_BINS = (2000, 1000)  # (time bins, neuron bins) of the density image
+MAX_SEGMENT_LABELS = 60  # more target segments than this: shading only, no per-segment text
+MAX_BOUNDARY_LINES = 400
+FORMATS = ("png", "pdf", "svg")
+PathLike = str | os.PathLike[str] | None
 
 
-def save_figure(fig: plt.Figure, path: str | os.PathLike[str] | None, dpi: int = 120) -> None:
+def save_figure(fig: Any, path: PathLike, dpi: int = 120) -> None:
+    """Save ``fig`` to ``path`` (format from the extension: .png, .pdf or .svg), atomically."""
     if path is None:
         return
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
-    if fmt not in ("png", "pdf", "svg"):
-        raise ValueError(f"cannot save a figure as {path.suffix!r}; use .png, .pdf or .svg")
+    if fmt not in FORMATS:
+        raise ValueError(f"cannot save a figure as {path.suffix or 'a file without extension'!r}; "
+                         "use .png, .pdf or .svg")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
 
 
-def _shade_segments(ax, segment_start: np.ndarray | None, is_target: np.ndarray | None,
-                    labels: np.ndarray | None = None) -> None:
-    if segment_start is None or is_target is None:
+def _lane(value: Any, lane: int, name: str, feature_axis: bool = True) -> np.ndarray:
+    """``[T, N]`` (``feature_axis``) or ``[T]`` view of a possibly batched ``value``."""
+    arr = as_numpy(value, name)
+    base = 2 if feature_axis else 1
+    if arr.ndim == base + 1:
+        if not 0 <= lane < arr.shape[1]:
+            raise ValueError(f"lane {lane} out of range: {name} has {arr.shape[1]} lanes")
+        arr = arr[:, lane]
+    if arr.ndim != base:
+        shape = "[T, N] or [T, B, N]" if feature_axis else "[T] or [T, B]"
+        raise ValueError(f"{name} must be {shape} (steps first), got shape {arr.shape}")
+    return arr
+
+
+def _layers(spikes: Any, lane: int) -> list[np.ndarray]:
+    if hasattr(spikes, "spikes") and not isinstance(spikes, np.ndarray):
+        spikes = spikes.spikes  # a Recording / SimulationResult / LavaResult
+    if isinstance(spikes, (list, tuple)):
+        return [_lane(s, lane, f"spikes of layer {i}") for i, s in enumerate(spikes)]
+    return [_lane(spikes, lane, "spikes")]
+
+
+def _segments(n_steps: int, lane: int, segment_start: Any | None, is_target: Any | None,
+              labels: Any | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """(starts, is_target per step, labels per step) cut to ``n_steps``, or None."""
+    if segment_start is None and is_target is None:
+        return None
+    if is_target is None and labels is not None:
+        is_target = _lane(labels, lane, "labels", False) >= 0
+    if is_target is None:
+        raise ValueError("pass is_target (or labels) with segment_start to shade segments")
+    tgt = _lane(is_target, lane, "is_target", False)[:n_steps].astype(bool)
+    if segment_start is None:  # no boundaries given: a segment wherever is_target changes
+        start = np.r_[True, tgt[1:] != tgt[:-1]]
+    else:
+        start = _lane(segment_start, lane, "segment_start", False)[:n_steps].astype(bool).copy()
+    if len(tgt) != len(start) or len(start) < n_steps:
+        raise ValueError(f"segment annotations cover {min(len(tgt), len(start))} steps, "
+                         f"the data {n_steps}")
+    start[0] = True
+    lab = None if labels is None else _lane(labels, lane, "labels", False)[:n_steps]
+    return np.flatnonzero(start), tgt, lab
+
+
+def _shade(ax: Any, segments: tuple | None, n_steps: int, label_segments: bool = True,
+           offset: int = 0) -> None:
+    """Grey background over non-target (distractor/gap) steps, boundaries, target labels."""
+    if segments is None:
         return
-    starts = np.flatnonzero(segment_start)
-    ends = np.concatenate([starts[1:], [len(segment_start)]])
+    starts, tgt, labels = segments
+    # Runs of non-target steps as one collection: thousands of axvspans would be slow.
+    edges = np.flatnonzero(np.diff(np.r_[0, (~tgt).astype(np.int8), 0]))
+    run_start, run_end = edges[::2], edges[1::2]
+    if len(run_start):
+        ax.broken_barh(list(zip(run_start + offset, run_end - run_start)), (0, 1), color="0.88",
+                       lw=0, transform=ax.get_xaxis_transform(), zorder=0)
+    if len(starts) <= MAX_BOUNDARY_LINES:
+        ax.vlines(starts[1:] + offset, 0, 1, transform=ax.get_xaxis_transform(), color="0.6",
+                  lw=0.4, zorder=0.5)
+    target_starts = starts[tgt[starts]]
+    if labels is None or not label_segments or len(target_starts) > MAX_SEGMENT_LABELS:
+        return
+    ends = np.r_[starts[1:], n_steps]
     for a, e in zip(starts, ends):
-        if not is_target[a]:
-            ax.axvspan(a, e, color="0.85", lw=0, zorder=0)
-        elif labels is not None:
-            ax.text((a + e) / 2, 1.0, str(labels[a]), transform=ax.get_xaxis_transform(),
-                    ha="center", va="bottom", fontsize=7)
+        if tgt[a]:
+            ax.text((a + e) / 2 + offset, 1.0, str(int(labels[a])), ha="center", va="bottom",
+                    transform=ax.get_xaxis_transform(), fontsize=7)
 
 
-def raster(spikes: list[np.ndarray] | np.ndarray, path=None, segment_start=None, is_target=None,
-           labels=None, title: str = "spike raster", max_points: int = MAX_RASTER_POINTS) -> plt.Figure:
-    """Raster per layer of ``spikes [T, N]`` (one lane); distractor/gap segments shaded grey."""
-    if not isinstance(spikes, (list, tuple)):
-        spikes = [spikes]
-    layers = [np.asarray(s) for s in spikes]
-    fig, axes = plt.subplots(len(layers), 1, figsize=(10, 2.2 * len(layers) + 0.5), sharex=True,
-                             squeeze=False)
-    fig.points_drawn = 0  # type: ignore[attr-defined]
-    for i, (ax, s) in enumerate(zip(axes[:, 0], layers)):
-        if s.ndim != 2:
-            raise ValueError(f"layer {i}: spikes must be [T, N] (one lane), got shape {s.shape}")
-        _shade_segments(ax, segment_start, is_target, labels if i == 0 else None)
+def raster(spikes: Any, path: PathLike = None, segment_start: Any | None = None,
+           is_target: Any | None = None, labels: Any | None = None, title: str = "spike raster",
+           max_points: int = MAX_RASTER_POINTS, lane: int = 0,
+           layer_names: Sequence[str] | None = None, offset: int = 0) -> Figure:
+    """Raster per layer: ``spikes`` = one ``[T, (B,) N]`` array, a list of them (one per layer),
+    or anything with a ``.spikes`` list (torch ``Recording``, CPU/Lava results).
+
+    Non-target (distractor/gap) segments are shaded grey, segment boundaries drawn and target
+    labels written above the first layer. ``offset`` shifts the step axis (a window of a longer
+    stream). ``fig.points_drawn`` = markers drawn; ``fig.raster_modes`` = ``"points"``/``"image"``
+    per layer (see the module docstring for the threshold).
+    """
+    layers = _layers(spikes, lane)
+    n_steps = layers[0].shape[0]
+    if any(s.shape[0] != n_steps for s in layers):
+        raise ValueError(f"layers differ in length: {[s.shape[0] for s in layers]} steps")
+    segments = _segments(n_steps, lane, segment_start, is_target, labels)
+    fig = Figure(figsize=(10, 1.9 * len(layers) + 0.8))
+    axes = fig.subplots(len(layers), 1, sharex=True, squeeze=False)[:, 0]
+    fig.points_drawn = 0
+    fig.raster_modes = []
+    for i, (ax, s) in enumerate(zip(axes, layers)):
+        n_neurons = s.shape[1]
+        _shade(ax, segments, n_steps, label_segments=i == 0, offset=offset)
         t, n = np.nonzero(s)
         if len(t) <= max_points:
-            ax.scatter(t, n, s=1.5, marker="|", color="k", linewidths=0.6, rasterized=True)
-            fig.points_drawn += len(t)  # type: ignore[attr-defined]
+            # '|' markers about one neuron row tall (axes ~1.9 in = 137 pt high)
+            size = float(np.clip(120.0 / max(n_neurons, 1), 0.8, 5.0))
+            ax.plot(t + offset, n, linestyle="none", marker="|", markersize=size, color="k",
+                    markeredgewidth=0.6, rasterized=True)
+            fig.points_drawn += len(t)
+            fig.raster_modes.append("points")
         else:
-            bins_t = min(s.shape[0], 2000)
-            bins_n = min(s.shape[1], 500)
+            bins_t = min(n_steps, RASTER_IMAGE_BINS[0])
+            bins_n = min(n_neurons, RASTER_IMAGE_BINS[1])
             hist, _, _ = np.histogram2d(t, n, bins=(bins_t, bins_n),
-                                        range=((0, s.shape[0]), (0, s.shape[1])))
-            ax.imshow(hist.T, aspect="auto", origin="lower", cmap="Greys",
-                      extent=(0, s.shape[0], 0, s.shape[1]))
-        ax.set_ylabel(f"layer {i}\nneuron")
-        ax.set_ylim(-0.5, s.shape[1] - 0.5)
-    axes[-1, 0].set_xlabel("step")
-    axes[0, 0].set_title(title, pad=12)
+                                        range=((0, n_steps), (0, n_neurons)))
+            rate = hist / ((n_steps / bins_t) * (n_neurons / bins_n))
+            image = ax.imshow(rate.T, aspect="auto", origin="lower", cmap="Greys",
+                              interpolation="nearest",
+                              extent=(offset, offset + n_steps, -0.5, n_neurons - 0.5))
+            fig.colorbar(image, ax=ax, pad=0.01, label="spikes/neuron/step")
+            fig.raster_modes.append("image")
+        name = layer_names[i] if layer_names is not None else f"layer {i}"
+        ax.set_ylabel(f"{name}\nneuron")
+        ax.set_ylim(-0.5, n_neurons - 0.5)
+        ax.set_xlim(offset, offset + n_steps)
+    axes[-1].set_xlabel("step")
+    axes[0].set_title(title, pad=14 if segments is not None and labels is not None else 6)
     save_figure(fig, path)
     return fig
 
 
-def traces(voltage: np.ndarray, threshold: np.ndarray, spikes: np.ndarray | None = None,
-           neurons: tuple[int, ...] = (0, 1, 2), path=None,
-           title: str = "membrane potential and adaptive threshold") -> plt.Figure:
-    """``voltage``/``threshold [T, N]`` of a few neurons, spikes marked."""
-    fig, axes = plt.subplots(len(neurons), 1, figsize=(10, 1.8 * len(neurons)), sharex=True,
-                             squeeze=False)
-    for ax, n in zip(axes[:, 0], neurons):
-        ax.plot(voltage[:, n], lw=0.8, label="u (membrane)")
-        ax.plot(threshold[:, n], lw=0.8, color="C3", label="B (threshold)")
-        if spikes is not None:
-            ts = np.flatnonzero(spikes[:, n])
-            ax.plot(ts, threshold[ts, n], "k|", ms=6, label="spike")
+def traces(voltage: Any, threshold: Any | None, spikes: Any | None = None,
+           neurons: Sequence[int] = (0, 1, 2), path: PathLike = None,
+           title: str = "membrane potential and adaptive threshold", lane: int = 0,
+           segment_start: Any | None = None, is_target: Any | None = None,
+           offset: int = 0) -> Figure:
+    """Membrane potential ``u`` and adaptive threshold ``B`` (``[T, (B,) N]``, same units) of a few
+    ``neurons``, spikes marked on the threshold line, non-target segments shaded."""
+    v = _lane(voltage, lane, "voltage")
+    th = None if threshold is None else _lane(threshold, lane, "threshold")
+    s = None if spikes is None else _lane(spikes, lane, "spikes")
+    for name, arr in (("threshold", th), ("spikes", s)):
+        if arr is not None and arr.shape != v.shape:
+            raise ValueError(f"{name} has shape {arr.shape}, voltage {v.shape}; expected equal")
+    neurons = list(neurons)
+    if not neurons or min(neurons) < 0 or max(neurons) >= v.shape[1]:
+        raise ValueError(f"neurons must be indices in [0, {v.shape[1] - 1}], got {neurons}")
+    segments = _segments(len(v), lane, segment_start, is_target, None)
+    fig = Figure(figsize=(10, 1.6 * len(neurons) + 0.6))
+    axes = fig.subplots(len(neurons), 1, sharex=True, squeeze=False)[:, 0]
+    x = np.arange(len(v)) + offset
+    for ax, n in zip(axes, neurons):
+        _shade(ax, segments, len(v), offset=offset)
+        ax.plot(x, v[:, n], lw=0.8, label="u (membrane)")
+        if th is not None:
+            ax.plot(x, th[:, n], lw=0.8, color="C3", label="B (threshold)")
+        if s is not None:
+            ts = np.flatnonzero(s[:, n])
+            marks = th[ts, n] if th is not None else v[ts, n]
+            ax.plot(ts + offset, marks, "k|", ms=6, label="spike")
         ax.set_ylabel(f"neuron {n}")
-    axes[0, 0].legend(loc="upper right", fontsize=7, ncol=3)
-    axes[0, 0].set_title(title)
-    axes[-1, 0].set_xlabel("step")
+    axes[0].legend(loc="upper right", fontsize=7, ncol=3)
+    axes[0].set_title(title)
+    axes[-1].set_xlabel("step")
+    axes[-1].set_xlim(x[0], x[-1] + 1)
     save_figure(fig, path)
     return fig
 
 
-def stream_outputs(probabilities: np.ndarray, target: np.ndarray, segment_start=None,
-                   is_target=None, path=None, title: str = "output over the stream") -> plt.Figure:
-    """Class probabilities ``[T, C]`` over a stream (one lane) and per-step correctness."""
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 4.5), sharex=True,
-                                   gridspec_kw={"height_ratios": [3, 1]})
-    _shade_segments(ax1, segment_start, is_target, target)
-    for c in range(probabilities.shape[1]):
-        ax1.plot(probabilities[:, c], lw=0.8, label=f"class {c}")
-    ax1.axhline(1.0 / probabilities.shape[1], color="0.5", ls=":", lw=0.8, label="uniform")
+def firing_rate_heatmap(spikes: Any, window: int = 100, path: PathLike = None,
+                        title: str = "firing rate (spikes per step)", lane: int | None = None,
+                        sort: bool = False) -> Figure:
+    """Firing rate of every neuron of ``spikes [T, N]`` (or ``[T, B, N]``: lanes averaged unless
+    ``lane`` is given) per window of ``window`` steps; ``sort`` orders neurons by mean rate."""
+    s = as_numpy(spikes, "spikes").astype(np.float64)
+    if s.ndim == 3:
+        s = s.mean(axis=1) if lane is None else _lane(s, lane, "spikes")
+    if s.ndim != 2:
+        raise ValueError(f"spikes must be [T, N] or [T, B, N], got shape {s.shape}")
+    if window <= 0:
+        raise ValueError(f"window must be a positive number of steps, got {window}")
+    n_windows = max(1, s.shape[0] // window)
+    window = min(window, s.shape[0])
+    rates = s[: n_windows * window].reshape(n_windows, window, s.shape[1]).mean(axis=1)
+    if sort:
+        rates = rates[:, np.argsort(-rates.mean(axis=0), kind="stable")]
+    fig = Figure(figsize=(10, 3.5))
+    ax = fig.subplots()
+    image = ax.imshow(rates.T, aspect="auto", origin="lower", cmap="viridis",
+                      interpolation="nearest", extent=(0, n_windows * window, 0, s.shape[1]))
+    fig.colorbar(image, ax=ax, label="spikes / step")
+    ax.set_xlabel("step")
+    ax.set_ylabel("neuron (sorted by rate)" if sort else "neuron")
+    ax.set_title(f"{title}, windows of {window} steps")
+    save_figure(fig, path)
+    return fig
+
+
+def _rolling_mean(values: np.ndarray, valid: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean of ``values`` over the last ``window`` steps, counting only ``valid`` ones."""
+    v = np.where(valid, values, 0.0).cumsum()
+    c = valid.astype(np.float64).cumsum()
+    v[window:] = v[window:] - v[:-window].copy()
+    c[window:] = c[window:] - c[:-window].copy()
+    return np.divide(v, c, out=np.full(len(v), np.nan), where=c > 0)
+
+
+def stream_outputs(probabilities: Any, target: Any, segment_start: Any | None = None,
+                   is_target: Any | None = None, path: PathLike = None,
+                   title: str = "output over the stream", lane: int = 0,
+                   accuracy_window: int = 200, offset: int = 0,
+                   class_names: Sequence[str] | None = None) -> Figure:
+    """Class probabilities ``[T, (B,) C]`` over a continual stream (top) and per-step accuracy on
+    target steps (bottom: dots = each step right/wrong, line = trailing mean over
+    ``accuracy_window`` target steps' window). Non-target segments are shaded, target labels shown.
+    """
+    p = _lane(probabilities, lane, "probabilities").astype(np.float64)
+    tgt = _lane(target, lane, "target", False)
+    if len(tgt) < len(p):
+        raise ValueError(f"target covers {len(tgt)} steps, probabilities {len(p)}")
+    tgt = tgt[: len(p)]
+    n_classes = p.shape[1]
+    names = [f"class {c}" for c in range(n_classes)] if class_names is None else list(class_names)
+    if len(names) != n_classes:
+        raise ValueError(f"{len(names)} class names for {n_classes} classes")
+    segments = _segments(len(p), lane, segment_start,
+                         is_target if is_target is not None else tgt >= 0, tgt)
+    fig = Figure(figsize=(10, 4.8))
+    ax1, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
+    x = np.arange(len(p)) + offset
+    _shade(ax1, segments, len(p), offset=offset)
+    _shade(ax2, segments, len(p), label_segments=False, offset=offset)
+    for c in range(n_classes):
+        ax1.plot(x, p[:, c], lw=0.8, label=names[c])
+    ax1.axhline(1.0 / n_classes, color="0.4", ls=":", lw=0.8, label="uniform")
+    ax1.set_ylim(0, 1.02)
     ax1.set_ylabel("p(class)")
-    ax1.legend(fontsize=6, ncol=probabilities.shape[1] + 1, loc="upper right")
-    ax1.set_title(title, pad=12)
-    correct = (probabilities.argmax(1) == target).astype(float)
-    correct[target < 0] = np.nan
-    ax2.plot(correct, ".", ms=2)
+    ax1.legend(fontsize=6, ncol=min(n_classes + 1, 8), loc="upper right")
+    ax1.set_title(title, pad=14)
+    valid = tgt >= 0
+    correct = (p.argmax(1) == tgt).astype(float)
+    if len(p) <= 20_000:
+        ax2.plot(x[valid], correct[valid], ".", ms=1.5, color="C0", alpha=0.5)
+    ax2.plot(x, _rolling_mean(correct, valid, accuracy_window), color="C1", lw=1.0,
+             label=f"accuracy, last {accuracy_window} steps")
+    ax2.set_ylim(-0.05, 1.05)
     ax2.set_ylabel("correct")
     ax2.set_xlabel("step")
+    ax2.set_xlim(x[0], x[-1] + 1)
+    ax2.legend(fontsize=6, loc="lower right")
     save_figure(fig, path)
     return fig
 
 
-def accuracy_over_stream(curves: dict[str, tuple[np.ndarray, np.ndarray]], path=None,
+def accuracy_over_stream(curves: Mapping[str, tuple[Any, Any]], path: PathLike = None,
                          title: str = "accuracy vs position in the stream",
-                         xlabel: str = "segment index (log)") -> plt.Figure:
-    """``curves[name] = (x, accuracy)``: e.g. reset-free vs reset-based on one long stream."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+                         xlabel: str = "segment index (log)", log_x: bool = True,
+                         chance: float | None = None, ylabel: str = "segment accuracy") -> Figure:
+    """``curves[name] = (x, accuracy)``, e.g. accuracy per segment index or per window of steps,
+    one line per model; ``chance`` draws the chance level."""
+    fig = Figure(figsize=(6.5, 4))
+    ax = fig.subplots()
     for name, (x, y) in curves.items():
-        ax.plot(x, y, marker="o", label=name)
-    ax.set_xscale("log")
-    ax.set_ylim(0, 1)
+        x, y = as_numpy(x, f"x of {name}").astype(float), as_numpy(y, f"y of {name}").astype(float)
+        if x.shape != y.shape:
+            raise ValueError(f"curve {name!r}: x has shape {x.shape}, accuracy {y.shape}")
+        ax.plot(x, y, marker="o", ms=3, label=name)
+    if chance is not None:
+        ax.axhline(chance, color="0.5", ls=":", lw=0.8, label="chance")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
     ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+    return fig
+
+
+def reset_comparison(stream_lengths: Any, accuracy: Mapping[str, Any], path: PathLike = None,
+                     title: str = "reset-free vs reset-based", chance: float | None = None,
+                     spread: Mapping[str, Any] | None = None) -> Figure:
+    """Accuracy against stream length (steps, log axis): ``accuracy[name]`` has one value per
+    entry of ``stream_lengths`` (e.g. "reset-free", "reset at segment starts", "no reset");
+    ``spread[name]`` (same shape) draws a +-band, e.g. the std over lanes."""
+    lengths = as_numpy(stream_lengths, "stream_lengths").astype(float)
+    if lengths.ndim != 1 or len(lengths) == 0 or np.any(lengths <= 0):
+        raise ValueError(f"stream_lengths must be positive step counts, got {lengths.tolist()}")
+    fig = Figure(figsize=(6.5, 4))
+    ax = fig.subplots()
+    for k, (name, acc) in enumerate(accuracy.items()):
+        acc = as_numpy(acc, f"accuracy of {name}").astype(float)
+        if acc.shape != lengths.shape:
+            raise ValueError(f"{name!r}: {acc.shape[0] if acc.ndim else 0} accuracies for "
+                             f"{len(lengths)} stream lengths")
+        ax.plot(lengths, acc, marker="o", ms=4, color=f"C{k}", label=name)
+        if spread is not None and name in spread:
+            band = as_numpy(spread[name], f"spread of {name}").astype(float)
+            ax.fill_between(lengths, acc - band, acc + band, color=f"C{k}", alpha=0.2, lw=0)
+    if chance is not None:
+        ax.axhline(chance, color="0.5", ls=":", lw=0.8, label="chance")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("stream length without reset (steps, log)")
     ax.set_ylabel("segment accuracy")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     save_figure(fig, path)
     return fig
 
 
-def agreement(reference: list[np.ndarray], other: dict[str, list[np.ndarray]], path=None,
-              title: str = "spike agreement per layer") -> plt.Figure:
-    """Fraction of identical spike entries per layer: ``other[name][layer]`` vs ``reference[layer]``."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+def agreement(reference: Sequence[Any], other: Mapping[str, Sequence[Any]], path: PathLike = None,
+              title: str = "spike agreement per layer",
+              reference_name: str = "reference") -> Figure:
+    """Compare spike recordings of several backends with ``reference`` (e.g. torch fixed point vs
+    CPU backend vs Lava). ``reference[layer]`` and ``other[name][layer]`` are ``[T, ...]`` arrays
+    of equal shape. Top: fraction of identical spike entries per layer; bottom: mismatching
+    entries per step (all layers) over time. ``fig.agreement[name]`` = per-layer fractions."""
+    ref = [as_numpy(r, f"{reference_name} layer {i}") for i, r in enumerate(reference)]
+    if not ref:
+        raise ValueError("reference needs at least one layer")
+    fig = Figure(figsize=(8, 5.5))
+    ax1, ax2 = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1.2, 1]})
     width = 0.8 / max(1, len(other))
+    fig.agreement = {}
+    lowest = 1.0
     for k, (name, layers) in enumerate(other.items()):
-        values = [float(np.mean(a == b)) for a, b in zip(layers, reference)]
-        ax.bar(np.arange(len(values)) + k * width, values, width, label=name)
-    ax.set_xticks(np.arange(len(reference)) + width * (len(other) - 1) / 2,
-                  [f"layer {i}" for i in range(len(reference))])
-    ax.set_ylim(0.9, 1.001)
-    ax.set_ylabel("identical spikes")
-    ax.set_title(title)
-    ax.legend()
+        if len(layers) != len(ref):
+            raise ValueError(f"{name!r} has {len(layers)} layers, {reference_name} {len(ref)}")
+        fractions, mismatch = [], np.zeros(ref[0].shape[0])
+        for i, (a, r) in enumerate(zip(layers, ref)):
+            a = as_numpy(a, f"{name} layer {i}")
+            if a.shape != r.shape:
+                raise ValueError(f"{name!r} layer {i} has shape {a.shape}, {reference_name} "
+                                 f"{r.shape}; expected equal")
+            diff = (a != r).reshape(len(a), -1)
+            fractions.append(1.0 - float(diff.mean()) if diff.size else 1.0)
+            if len(a) == len(mismatch):
+                mismatch += diff.sum(axis=1)
+        fig.agreement[name] = fractions
+        lowest = min(lowest, *fractions)
+        bars = ax1.bar(np.arange(len(fractions)) + k * width, fractions, width, label=name)
+        ax1.bar_label(bars, labels=[f"{f:.4f}" for f in fractions], fontsize=7)
+        ax2.plot(mismatch, lw=0.8, label=f"{name}: {int(mismatch.sum())} total")
+    ax1.set_xticks(np.arange(len(ref)) + width * (len(other) - 1) / 2,
+                   [f"layer {i}" for i in range(len(ref))])
+    ax1.set_ylim(min(0.9, lowest - 0.05), 1.01)
+    ax1.set_ylabel(f"identical to {reference_name}")
+    ax1.set_title(title)
+    ax1.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("mismatching spikes")
+    ax2.legend(fontsize=8, loc="upper right")
     save_figure(fig, path)
     return fig
 
 
-def firing_rate_heatmap(spikes: np.ndarray, window: int = 100, path=None,
-                        title: str = "firing rate (spikes per step)") -> plt.Figure:
-    """Firing rate of every neuron of ``spikes [T, N]`` per window of ``window`` steps."""
-    s = np.asarray(spikes, dtype=np.float64)
-    if s.ndim != 2:
-        raise ValueError(f"spikes must be [T, N] (one lane), got shape {s.shape}")
-    n_windows = max(1, s.shape[0] // window)
-    rates = s[: n_windows * window].reshape(n_windows, -1, s.shape[1]).mean(axis=1)
-    fig, ax = plt.subplots(figsize=(10, 3.5))
-    image = ax.imshow(rates.T, aspect="auto", origin="lower", cmap="viridis",
-                      extent=(0, n_windows * window, 0, s.shape[1]))
-    fig.colorbar(image, ax=ax, label="spikes / step")
-    ax.set_xlabel("step")
-    ax.set_ylabel("neuron")
-    ax.set_title(title)
-    save_figure(fig, path)
-    return fig
-
-
-def training_curves(history: list[dict], path=None, title: str = "training") -> plt.Figure:
-    """Loss and per-step accuracy per chunk, from the trainer's metrics (``metrics.jsonl`` rows)."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+def training_curves(history: Sequence[Mapping[str, Any]], path: PathLike = None,
+                    title: str = "training") -> Figure:
+    """Loss and per-step accuracy per chunk from the trainer's metrics (``metrics.jsonl`` rows
+    with ``position``, ``loss`` and ``step_accuracy``)."""
+    if not history:
+        raise ValueError("no training metrics to plot (metrics.jsonl is empty)")
+    missing = {"position", "loss", "step_accuracy"} - set(history[0])
+    if missing:
+        raise ValueError(f"metrics rows lack {sorted(missing)}; expected the trainer's metrics")
+    fig = Figure(figsize=(10, 3.5))
+    ax1, ax2 = fig.subplots(1, 2)
     position = [h["position"] for h in history]
     ax1.plot(position, [h["loss"] for h in history])
     ax1.set_xlabel("chunk")
     ax1.set_ylabel("adaptive loss")
-    ax2.plot(position, [h["step_accuracy"] for h in history])
+    acc = np.array([np.nan if h["step_accuracy"] is None else h["step_accuracy"] for h in history],
+                   dtype=float)
+    ax2.plot(position, acc)
     ax2.set_xlabel("chunk")
     ax2.set_ylabel("accuracy on informative steps")
     ax2.set_ylim(0, 1)

