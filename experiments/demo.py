@@ -17,22 +17,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.e1_image_stream import Variant, evaluate, train_variant
+from experiments.continual import Variant, evaluate, train_variant
+from experiments.e1_image_stream import image_task
 from neuromorphic_export.cpu import CPUSimulator
 from neuromorphic_export.io import load_network, save_network
 from neuromorphic_export.lava import lava_available, run_lava
 from spiking_nr import viz
-from spiking_nr.data.image_stream import (
-    DATA_NOTE,
-    N_CLASSES,
-    collect,
-    image_streams,
-    segment_bins,
-)
+from spiking_nr.data.image_stream import DATA_NOTE, N_CLASSES
 from spiking_nr.export import to_network_spec
 from spiking_nr.io import atomic_write, write_json
-from spiking_nr.metrics import accuracy_by_position, segment_scores, softmax, stream_report
+from spiking_nr.metrics import accuracy_by_position, position_bins, segment_scores, softmax, stream_report
 from spiking_nr.quant import FixedPointSRNN
+from spiking_nr.streams import collect
 from spiking_nr.train import save_model
 
 
@@ -52,12 +48,13 @@ def main(argv: list[str] | None = None) -> dict:
     chunks, hidden, eval_lanes, eval_steps, lava_steps = (
         (40, 64, 4, 3000, 600) if args.quick else (200, 128, 8, 12000, 2000))
     started = time.time()
-    train_stream, test_stream = image_streams(args.seed)
+    task = image_task(args.seed)
+    test_stream = task.test_stream
     log(f"data: {DATA_NOTE}")
 
-    models = {"reset-free": train_variant(Variant("reset-free"), chunks, hidden, args.seed, train_stream),
-              "reset-based": train_variant(Variant("reset-based", reset_policy="segment"), chunks, hidden,
-                                           args.seed, train_stream)}
+    models = {"reset-free": train_variant(task, Variant("reset-free"), chunks, hidden, args.seed),
+              "reset-based": train_variant(task, Variant("reset-based", reset_policy="segment"), chunks,
+                                           hidden, args.seed)}
     log("trained the reset-free and the reset-based model")
     for name, model in models.items():
         save_model(model, out / f"model_{name}.pt")
@@ -72,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
         outputs = evaluate(model, chunk, reset)
         rows[name] = stream_report(outputs, chunk.target, chunk.segment_id, chunk.is_target, N_CLASSES)
         scores = segment_scores(outputs, chunk.segment_id, chunk.target, chunk.is_target)
-        bins = segment_bins(int(scores.position.max()) + 1)
+        bins = position_bins(int(scores.position.max()) + 1)
         curves[name] = (bins[1:], accuracy_by_position(scores, bins))
         log(f"{name}: segment accuracy {rows[name]['segment_accuracy']:.3f}, "
             f"distractor AUROC {rows[name]['distractor_auroc']:.3f}")

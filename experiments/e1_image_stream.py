@@ -10,9 +10,10 @@ Rows (all evaluated on one unbroken held-out stream, never reset unless the row 
       target steps only (no KL term)                           (e) reset at every segment start
       (oracle-synchronised, the reset-based baseline)          (f) trained on isolated samples,
       run on the stream without reset                          (g) as (a) with LIF neurons
-Accuracy is reported overall and by position in the stream (segments 1, 2-10, 11-100, 101-1000).
+Accuracy is reported overall, by position in the stream (segments 1, 2-10, 11-100, 101-1000) and on
+streams cut after 1, 10, 100 and 1000 segments.
 
-    python -m experiments.e1_image_stream            # ~10 min on 2 cores
+    python -m experiments.e1_image_stream            # ~12 min on 2 cores
     python -m experiments.e1_image_stream --quick    # ~2 min
 """
 
@@ -20,35 +21,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from spiking_nr import SRNN, SRNNConfig, viz
-from spiking_nr.data.image_stream import (
-    DATA_NOTE,
-    N_CLASSES,
-    collect,
-    image_streams,
-    isolated_samples_source,
-    segment_bins,
-    training_source,
-)
+from experiments.continual import StreamTask, Variant, evaluate_variant, train_variant
+from spiking_nr import viz
+from spiking_nr.data.image_stream import DATA_NOTE, N_CLASSES, image_streams, with_mask
 from spiking_nr.io import write_json
-from spiking_nr.losses import AdaptiveLossConfig
-from spiking_nr.metrics import accuracy_by_position, segment_scores, stream_report
-from spiking_nr.train import TrainConfig, Trainer
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    mask: str = "temporal_intensity"
-    reset_policy: str = "never"
-    kl_weight: float = 1.0
-    neuron: str = "alif"
-
+from spiking_nr.streams import collect
 
 VARIANTS = (
     Variant("(a) reset-free, adaptive loss, temporal-intensity mask"),
@@ -61,51 +41,30 @@ VARIANTS = (
 )
 
 
-def train_variant(variant: Variant, chunks: int, hidden: int, seed: int, train_stream) -> SRNN:
-    model = SRNN(SRNNConfig.simple(28, (hidden,), N_CLASSES, neuron=variant.neuron, seed=seed))
-    if variant.reset_policy == "sample":
-        source = isolated_samples_source(train_stream, 32, seed)
-        n_chunks = chunks * 10  # same number of training steps: 28-step chunks instead of 280
-    else:
-        source = training_source(train_stream, 32, 280, variant.mask)
-        n_chunks = chunks
-    config = TrainConfig(tbptt_window=56, reset_policy=variant.reset_policy, lr=5e-3, lr_tau=2e-2,
-                         seed=seed, loss=AdaptiveLossConfig(kl_weight=variant.kl_weight))
-    Trainer(model, source, config).fit(n_chunks)
-    return model
-
-
-@torch.no_grad()
-def evaluate(model: SRNN, chunk, reset: bool) -> np.ndarray:
-    mask = torch.from_numpy(chunk.segment_start) if reset else None
-    return model(torch.from_numpy(chunk.inputs), reset_mask=mask).output.numpy()
+def image_task(seed: int = 0) -> StreamTask:
+    """The SUBSTITUTE image stream (28 spike channels per row, 28 rows per digit)."""
+    train_stream, test_stream = image_streams(seed)
+    return StreamTask("image stream", DATA_NOTE, 28, N_CLASSES, train_stream, test_stream, with_mask,
+                      chunk_len=280, tbptt_window=56, sample_len=28)
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="small and fast (CI)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="experiments/results/e1")
+    parser.add_argument("--out", default="experiments/results/e1", help="folder for JSON and PNG")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    chunks, hidden, lanes, steps = (20, 64, 4, 3000) if args.quick else (200, 128, 8, 12000)
-    train_stream, test_stream = image_streams(args.seed)
-    chunk = collect(test_stream, lanes, steps)
+    chunks, hidden, lanes, steps = (20, 64, 4, 3000) if args.quick else (200, 128, 8, 36000)
+    task = image_task(args.seed)
+    chunk = collect(task.test_stream, lanes, steps)
     rows, curves = {}, {}
     started = time.time()
     for variant in VARIANTS:
-        model = train_variant(variant, chunks, hidden, args.seed, train_stream)
-        outputs = evaluate(model, chunk, reset=variant.reset_policy == "segment")
-        report = stream_report(outputs, chunk.target, chunk.segment_id, chunk.is_target, N_CLASSES)
-        scores = segment_scores(outputs, chunk.segment_id, chunk.target, chunk.is_target)
-        bins = segment_bins(int(scores.position.max()) + 1)
-        by_position = accuracy_by_position(scores, bins)
-        report["accuracy_by_position"] = {f"segments {lo + 1}-{hi}": float(acc)
-                                          for lo, hi, acc in zip(bins[:-1], bins[1:], by_position)}
-        rows[variant.name] = report
-        curves[variant.name] = (bins[1:].astype(float), by_position)
-        print(f"{variant.name}: segment accuracy {report['segment_accuracy']:.3f}, distractor AUROC "
-              f"{report['distractor_auroc']:.3f}", flush=True)
+        model = train_variant(task, variant, chunks, hidden, args.seed)
+        rows[variant.name], curves[variant.name] = evaluate_variant(model, variant, task, chunk)
+        print(f"{variant.name}: segment accuracy {rows[variant.name]['segment_accuracy']:.3f}, "
+              f"distractor AUROC {rows[variant.name]['distractor_auroc']:.3f}", flush=True)
     result = {"experiment": "E1 continual image stream", "data": DATA_NOTE, "quick": args.quick,
               "model": f"28 -> {hidden} recurrent ALIF/LIF -> {N_CLASSES}", "training_chunks": chunks,
               "evaluation": {"lanes": lanes, "steps_per_lane": steps}, "rows": rows,

@@ -20,10 +20,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from experiments.e1_image_stream import VARIANTS, train_variant
+from experiments.continual import train_variant
+from experiments.e1_image_stream import VARIANTS, image_task
 from neuromorphic_export.cpu import CPUSimulator
 from neuromorphic_export.spec import STATE_MAX
-from spiking_nr.data.image_stream import DATA_NOTE, N_CLASSES, image_streams
+from spiking_nr.data.image_stream import DATA_NOTE, N_CLASSES
 from spiking_nr.export import to_network_spec
 from spiking_nr.io import write_json
 from spiking_nr.metrics import saturation, segment_scores
@@ -88,8 +89,9 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(2)
     chunks, hidden, steps, window = (20, 64, 100_000, 10_000) if args.quick else (200, 128, 1_000_000, 10_000)
     started = time.time()
-    train_stream, test_stream = image_streams(args.seed)
-    model = train_variant(VARIANTS[0], chunks, hidden, args.seed, train_stream)
+    task = image_task(args.seed)
+    test_stream = task.test_stream
+    model = train_variant(task, VARIANTS[0], chunks, hidden, args.seed)
     runs = {mode: soak(to_network_spec(model, mode), test_stream, steps, window)
             for mode in ("fixed", "float")}
     for mode, run in runs.items():

@@ -144,8 +144,9 @@ def _stream_for(config):
 def _evaluate(model, config, steps: int, lanes: int, reset: bool) -> dict:
     import torch
 
-    from spiking_nr.data.image_stream import N_CLASSES, collect
+    from spiking_nr.data.image_stream import N_CLASSES
     from spiking_nr.metrics import stream_report
+    from spiking_nr.streams import collect
 
     _, test = _stream_for(config)
     chunk = collect(test, lanes, steps)

@@ -224,6 +224,12 @@ def macro_f1(label: Any, prediction: Any, n_classes: int) -> float:
     return float(f1.mean())
 
 
+def position_bins(n_segments: int) -> np.ndarray:
+    """Bin edges 0, 1, 10, 100... below ``n_segments``, closed by ``n_segments``."""
+    edges = [0] + [10**k for k in range(int(np.log10(max(n_segments, 1))) + 1)]
+    return np.array([b for b in edges if b < n_segments] + [n_segments])
+
+
 def accuracy_by_position(scores: SegmentScores, bins: Sequence[int] | np.ndarray) -> np.ndarray:
     """Target-segment accuracy of segments with ``bins[i] <= position < bins[i+1]`` (nan: none)."""
     bins = np.asarray(bins)
@@ -231,6 +237,23 @@ def accuracy_by_position(scores: SegmentScores, bins: Sequence[int] | np.ndarray
         raise ValueError(f"bins must be increasing edges, at least two, got {bins.tolist()}")
     idx = np.searchsorted(bins, scores.position, side="right") - 1
     return _grouped_accuracy(scores, idx, len(bins) - 1)[0]
+
+
+def accuracy_on_stream_lengths(scores: SegmentScores, lengths: Sequence[int]) -> np.ndarray:
+    """Target-segment accuracy of a stream cut after its first ``lengths[i]`` segments per lane.
+
+    Equals evaluating fresh streams of 1, 10, 100... segments (every lane starts at rest), without
+    running them separately; nan where no target segment falls inside. Segments count samples and
+    gaps alike (``position``)."""
+    lengths = np.asarray(lengths)
+    if lengths.ndim != 1 or lengths.size == 0 or np.any(lengths < 1):
+        raise ValueError(f"lengths must be positive segment counts, got {lengths.tolist()}")
+    out = np.full(len(lengths), np.nan)
+    for i, n in enumerate(lengths):
+        inside = scores.is_target & (scores.position < n)
+        if inside.any():
+            out[i] = float(scores.correct[inside].mean())
+    return out
 
 
 def accuracy_by_segment_index(scores: SegmentScores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -35,7 +35,7 @@ from spiking_nr.data.base import LabelledSequences
 
 GAP_KINDS = ("silence", "noise", "gaussian")
 
-__all__ = ["GAP_KINDS", "ContinualStream", "LabelledSequences", "StreamChunk", "StreamConfig",
+__all__ = ["GAP_KINDS", "ContinualStream", "LabelledSequences", "collect", "StreamChunk", "StreamConfig",
            "concat_chunks", "isolated_batch", "isolated_batches", "mnist_target_distractor_split",
            "split_classes"]
 
@@ -247,6 +247,11 @@ class ContinualStream:
                       for i in range(_N_FIELDS)]
             yield StreamChunk(fields[0].astype(np.float32, copy=False), *fields[1:])
             done += n
+
+
+def collect(stream: ContinualStream, lanes: int, steps: int) -> StreamChunk:
+    """The first ``steps`` steps of ``lanes`` lanes as one chunk ``[steps, lanes, ...]``."""
+    return next(stream.chunks(lanes, steps, total_steps=steps))
 
 
 def concat_chunks(chunks: Sequence[StreamChunk] | Iterator[StreamChunk]) -> StreamChunk:

@@ -80,6 +80,10 @@ def test_accuracy_by_position_index_and_window():
     np.testing.assert_allclose(acc, [1.0, 0.5, 1.0])
     with pytest.raises(ValueError, match="increasing"):
         m.accuracy_by_position(s, [0, 0, 3])
+    # streams cut after 1, 3, 4 and 100 segments: targets {0} | {0, 2} | {0, 2, 3} | all four
+    np.testing.assert_allclose(m.accuracy_on_stream_lengths(s, [1, 3, 4, 100]), [1.0, 1.0, 2 / 3, 0.75])
+    with pytest.raises(ValueError, match="positive"):
+        m.accuracy_on_stream_lengths(s, [0, 10])
 
 
 def test_step_accuracy_and_by_window():
