@@ -1,0 +1,51 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from experiments.e2_speech_stream import VARIANTS, main
+from spiking_nr.data.keyword_stream import FeatureScale, with_mask
+from spiking_nr.streams import StreamChunk
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                  reason="espeak-ng not installed (scripts/setup_env.sh installs it)")
+
+
+def test_feature_scale_maps_floor_to_zero_and_peak_to_one():
+    rng = np.random.default_rng(0)
+    frames = rng.normal(-5, 2, (500, 40)).astype(np.float32)
+    from spiking_nr.data.base import LabelledSequences
+
+    scale = FeatureScale.fit([LabelledSequences([frames], np.array([0]))])
+    mapped = scale(frames)
+    assert mapped.min() == 0.0 and mapped.dtype == np.float32
+    assert np.mean(mapped == 0.0) == pytest.approx(0.1, abs=0.01)  # everything below the floor
+    assert np.mean(mapped > 1.0) == pytest.approx(0.01, abs=0.005)  # above the 99th percentile
+
+
+def test_masks_mark_loud_frames_only():
+    quiet, loud = np.full((10, 1, 40), 0.02, np.float32), np.full((10, 1, 40), 0.5, np.float32)
+    x = np.concatenate([quiet, loud, quiet])
+    zeros = np.zeros((30, 1), np.int64)
+    chunk = StreamChunk(x, zeros, zeros.astype(bool), zeros, zeros.astype(bool), zeros.astype(bool))
+    for mask in ("temporal_intensity", "energy"):
+        informative = next(with_mask(iter([chunk]), mask)).informative[:, 0]
+        assert not informative[:10].any() and informative[12:20].all(), mask
+        assert not informative[25:].any(), mask
+    with pytest.raises(ValueError, match="unknown mask"):
+        next(with_mask(iter([chunk]), "loudness"))
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_e2_quick_runs_every_row(tmp_path):
+    result = main(["--quick", "--out", str(tmp_path / "out"), "--data", str(tmp_path / "kw")])
+    assert list(result["rows"]) == [v.name for v in VARIANTS]
+    assert result["data"].startswith("SYNTHETIC")
+    for name, row in result["rows"].items():
+        assert 0.0 <= row["segment_accuracy"] <= 1.0, name
+        assert row["accuracy_on_stream_of_n_segments"], name
+    agreement = result["masks_vs_oracle"]
+    for mask in ("temporal_intensity", "energy"):  # a word fills part of its clip: some, not all
+        assert 0.2 < agreement[mask]["on_target_steps"] < 0.95, agreement
+    assert (tmp_path / "out" / "e2_quick_accuracy_vs_position.png").stat().st_size > 1000
