@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from spiking_nr import SRNN, SRNNConfig
+from spiking_nr.baselines import GRUConfig, GRUNetwork
 from spiking_nr.losses import AdaptiveLossConfig
 from spiking_nr.metrics import (
     accuracy_by_position,
@@ -70,6 +71,9 @@ def isolated_samples_source(task: StreamTask, batch: int, seed: int = 0):
 
 
 def build_model(task: StreamTask, variant: Variant, hidden: int, seed: int) -> torch.nn.Module:
+    """An SRNN of ``variant.neuron`` (alif, lif) neurons, or the non-spiking GRU baseline (gru)."""
+    if variant.neuron == "gru":
+        return GRUNetwork(GRUConfig(task.n_inputs, (hidden,), task.n_classes, seed=seed))
     return SRNN(SRNNConfig.simple(task.n_inputs, (hidden,), task.n_classes, neuron=variant.neuron,
                                   seed=seed))
 

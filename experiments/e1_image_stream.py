@@ -10,6 +10,7 @@ Rows (all evaluated on one unbroken held-out stream, never reset unless the row 
       target steps only (no KL term)                           (e) reset at every segment start
       (oracle-synchronised, the reset-based baseline)          (f) trained on isolated samples,
       run on the stream without reset                          (g) as (a) with LIF neurons
+  (h) as (a), a non-spiking GRU of the same width (context)
 Accuracy is reported overall, by position in the stream (segments 1, 2-10, 11-100, 101-1000) and on
 streams cut after 1, 10, 100 and 1000 segments.
 
@@ -38,6 +39,7 @@ VARIANTS = (
     Variant("(e) reset at every segment start (oracle-synchronised)", reset_policy="segment"),
     Variant("(f) trained on isolated samples, run without reset", reset_policy="sample"),
     Variant("(g) as (a), LIF instead of ALIF", neuron="lif"),
+    Variant("(h) as (a), non-spiking GRU (context)", neuron="gru"),
 )
 
 

@@ -10,6 +10,7 @@ Rows (evaluated on one unbroken held-out stream, never reset unless the row says
   (a) reset-free, adaptive loss, temporal-intensity mask   (b) same, energy mask
   (c) same, oracle mask                                     (e) reset at every segment start
   (f) trained on isolated clips, run on the stream without reset
+  (h) as (a), a non-spiking GRU of the same width (context)
 A segment's class is the argmax of its mean softmax over all its frames (a word fills only part
 of its 1 s clip, so its last frames are background). Accuracy overall, by position in the stream,
 and on streams cut after 1, 10, 100, 1000 segments.
@@ -46,6 +47,7 @@ VARIANTS = (
     Variant("(c) reset-free, adaptive loss, oracle mask", mask="oracle"),
     Variant("(e) reset at every segment start (oracle-synchronised)", reset_policy="segment"),
     Variant("(f) trained on isolated clips, run without reset", reset_policy="sample"),
+    Variant("(h) as (a), non-spiking GRU (context)", neuron="gru"),
 )
 CLIP_FRAMES = 98
 

@@ -180,6 +180,17 @@ class SpikingLayer(nn.Module):
             return alif_initial_state(batch, self.size, like)
         return lif_initial_state(batch, self.size, like)
 
+    # --- what the warm-up needs (spiking_nr.warmup) ---
+    def attractor_state(self, state: LayerState) -> torch.Tensor:
+        """The state that carries attractors: the adaptation ``b`` (ALIF) or membrane ``u`` (LIF)."""
+        return state.b if self.neuron == "alif" else state.u
+
+    def neuron_rows(self, name: str, neurons: slice) -> slice | None:
+        """Rows of parameter ``name`` that belong to ``neurons`` (None: not per-neuron)."""
+        if name.endswith("log_tau") or name in ("fc.weight", "fc.bias", "rec.weight"):
+            return neurons
+        return None
+
     def forward(self, x: torch.Tensor, state: LayerState, reset_mask: torch.Tensor | None = None,
                 record: bool = False):
         """``x [T, B, N_in]`` -> spikes ``[T, B, N]``, final state, optional (u, threshold) traces."""

@@ -12,11 +12,12 @@ which greatly helps long-memory tasks.
   settling horizon drawn up to ``min(1 + 10*step, 200)`` steps during which every layer receives one
   constant random input (shared by the batch); VAA* is taken on the settled states.
 
-Which state carries the attractors in the ALIF SRNN: the **adaptation variable b** (for LIF layers,
-the membrane potential ``u``). Spikes are binary, so two settled spike vectors are either equal or
-at distance >= 1; ``b`` is the spike train low-pass filtered with the adaptation time constant
-(``b = rho*b + (1-rho)*s``): a smooth summary of recent firing that settles to a fixed point
-when the firing pattern does, and its gradient reaches every weight through the surrogate.
+Which state carries the attractors: in the GRU its hidden state ``h``; in the ALIF SRNN the
+**adaptation variable b** (for LIF layers, the membrane potential ``u``). Spikes are binary, so
+two settled spike vectors are either equal or at distance >= 1; ``b`` is the spike train low-pass
+filtered with the adaptation time constant (``b = rho*b + (1-rho)*s``): a smooth summary of recent
+firing that settles to a fixed point when the firing pattern does, and its gradient reaches every
+weight through the surrogate.
 
 Partial warm-up (``fraction=0.5``): only the first half of each layer's neurons is warmed (their
 rows of the input and recurrent weights, their bias and time constants); the second half keeps its
@@ -31,7 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from spiking_nr.baselines import GRUNetwork
 from spiking_nr.network import SRNN
+
+Model = SRNN | GRUNetwork  # anything whose layers expose attractor_state() and neuron_rows()
 
 
 def vaa(states: torch.Tensor | np.ndarray, eps: float = 1e-4) -> float:
@@ -77,7 +81,7 @@ class WarmupReport:
     vaa_star_history: list[list[float]]
 
 
-def _settled_states(model: SRNN, prefix: torch.Tensor, horizon: int,
+def _settled_states(model: Model, prefix: torch.Tensor, horizon: int,
                     constant_inputs: list[torch.Tensor], warmed: list[int]) -> list[torch.Tensor]:
     with torch.no_grad():
         state = model(prefix).state
@@ -85,12 +89,11 @@ def _settled_states(model: SRNN, prefix: torch.Tensor, horizon: int,
     for layer, layer_state, drive_in, n in zip(model.layers, state.layers, constant_inputs, warmed):
         x = drive_in.expand(horizon, prefix.shape[1], -1)
         _, final, _ = layer(x, layer_state)
-        carrier = final.b if layer.neuron == "alif" else final.u
-        states.append(carrier[:, :n])
+        states.append(layer.attractor_state(final)[:, :n])
     return states
 
 
-def warm_up(model: SRNN, sample_inputs: Callable[[np.random.Generator, int], torch.Tensor],
+def warm_up(model: Model, sample_inputs: Callable[[np.random.Generator, int], torch.Tensor],
             config: WarmupConfig = WarmupConfig(), progress: bool = True) -> WarmupReport:
     """Warm ``model`` up in place. ``sample_inputs(rng, batch)`` returns training sequences
     ``[T, batch, N_in]``; random-length prefixes of them set the states before settling."""
@@ -130,21 +133,22 @@ def warm_up(model: SRNN, sample_inputs: Callable[[np.random.Generator, int], tor
     return WarmupReport(vaa_before, vaa_after, history)
 
 
-def _neuron_slices(model: SRNN, warmed: list[int]):
+def _neuron_slices(model: Model, warmed: list[int]):
     """(parameter, index of the cold rows/entries) per warmed layer parameter."""
     for layer, n in zip(model.layers, warmed):
         for name, param in layer.named_parameters():
-            if name.endswith("log_tau") or name in ("fc.weight", "fc.bias", "rec.weight"):
-                yield param, slice(n, None)
+            rows = layer.neuron_rows(name, slice(n, None))
+            if rows is not None:
+                yield param, rows
 
 
-def _mask_gradients(model: SRNN, warmed: list[int]) -> None:
+def _mask_gradients(model: Model, warmed: list[int]) -> None:
     for param, cold in _neuron_slices(model, warmed):
         if param.grad is not None:
             param.grad[cold] = 0.0
 
 
-def _restore_cold_half(model: SRNN, params, before, warmed: list[int]) -> None:
+def _restore_cold_half(model: Model, params, before, warmed: list[int]) -> None:
     saved = {id(p): b for p, b in zip(params, before)}
     with torch.no_grad():
         for param, cold in _neuron_slices(model, warmed):
