@@ -255,9 +255,14 @@ def save_model(model: SRNN, path: str | os.PathLike[str]) -> None:
                     "model": model.state_dict()}, handle)
 
 
-def model_from_checkpoint(path: str | os.PathLike[str]) -> SRNN:
-    """Rebuild the trained :class:`SRNN` stored in a checkpoint."""
+def model_from_checkpoint(path: str | os.PathLike[str]) -> torch.nn.Module:
+    """Rebuild the trained model (an :class:`SRNN`, or the GRU baseline) stored in a checkpoint."""
     data = load_checkpoint(path)
-    model = SRNN(SRNNConfig.from_dict(data["model_config"]))
+    if data["model_config"].get("kind") == "gru":
+        from spiking_nr.baselines import GRUConfig, GRUNetwork
+
+        model: torch.nn.Module = GRUNetwork(GRUConfig.from_dict(data["model_config"]))
+    else:
+        model = SRNN(SRNNConfig.from_dict(data["model_config"]))
     model.load_state_dict(data["model"])
     return model

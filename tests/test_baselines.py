@@ -98,3 +98,14 @@ def test_gru_warm_up_moves_vaa_star_and_partial_keeps_the_second_half():
         assert torch.equal(params[name][cold], before[name][cold]), name
         assert not torch.equal(params[name][warm], before[name][warm]), name
     assert torch.equal(params["readout.weight"], before["readout.weight"])
+
+
+def test_gru_checkpoint_round_trip(tmp_path):
+    from spiking_nr.train import model_from_checkpoint, save_model
+
+    model = _model(hidden=(7, 5)).float()
+    save_model(model, tmp_path / "gru.pt")
+    loaded = model_from_checkpoint(tmp_path / "gru.pt")
+    x = torch.randn(6, 2, 5)
+    assert isinstance(loaded, GRUNetwork)
+    torch.testing.assert_close(loaded(x).output, model(x).output, rtol=0, atol=0)
