@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default="experiments/results/e2", help="folder for JSON and PNG")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    chunks, hidden, lanes, steps, clips = ((15, 48, 2, 4000, 12) if args.quick
+    chunks, hidden, lanes, steps, clips = ((15, 48, 2, 4000, 40) if args.quick
                                            else (150, 128, 4, 110_000, 150))
     started = time.time()
     synthetic = args.speech_commands is None
