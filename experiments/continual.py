@@ -79,10 +79,10 @@ def build_model(task: StreamTask, variant: Variant, hidden: int, seed: int) -> t
 
 
 def train_variant(task: StreamTask, variant: Variant, chunks: int, hidden: int, seed: int,
-                  batch: int = 32, lr: float = 5e-3) -> torch.nn.Module:
+                  batch: int = 32, lr: float = 5e-3, model: torch.nn.Module | None = None) -> torch.nn.Module:
     """Train one row for ``chunks`` stream chunks of ``task.chunk_len`` steps (same number of steps
-    for isolated-sample training)."""
-    model = build_model(task, variant, hidden, seed)
+    for isolated-sample training), from ``model`` if given (e.g. warmed up), else a fresh one."""
+    model = build_model(task, variant, hidden, seed) if model is None else model
     if variant.reset_policy == "sample":
         source = isolated_samples_source(task, batch, seed)
         n_chunks = chunks * task.chunk_len // task.sample_len

@@ -359,6 +359,33 @@ def reset_comparison(stream_lengths: Any, accuracy: Mapping[str, Any], path: Pat
     return fig
 
 
+def grouped_bars(values: Mapping[str, Mapping[str, float]], path: PathLike = None, title: str = "",
+                 ylabel: str = "accuracy", chance: Mapping[str, float] | None = None) -> Figure:
+    """One group of bars per task: ``values[task][row]`` (e.g. rows "gru / none warm-up", ...);
+    ``chance[task]`` draws a dotted line over that group."""
+    if not values or not all(values.values()):
+        raise ValueError("values must map each task to a non-empty {row: value} mapping")
+    rows = list(dict.fromkeys(row for group in values.values() for row in group))
+    width = 0.8 / len(rows)
+    fig = Figure(figsize=(max(6.0, 1.6 * len(values)), 4))
+    ax = fig.subplots()
+    for k, row in enumerate(rows):
+        heights = [float(group.get(row, np.nan)) for group in values.values()]
+        ax.bar(np.arange(len(values)) + (k - (len(rows) - 1) / 2) * width, heights, width,
+               color=f"C{k}", label=row)
+    for i, task in enumerate(values):
+        if chance is not None and task in chance:
+            ax.hlines(chance[task], i - 0.45, i + 0.45, colors="0.3", linestyles=":", lw=1)
+    ax.set_xticks(np.arange(len(values)), list(values), rotation=20, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7, ncol=2)
+    save_figure(fig, path)
+    return fig
+
+
 def agreement(reference: Sequence[Any], other: Mapping[str, Sequence[Any]], path: PathLike = None,
               title: str = "spike agreement per layer",
               reference_name: str = "reference") -> Figure:

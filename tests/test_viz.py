@@ -131,3 +131,13 @@ def test_training_curves_and_bad_paths(tmp_path):
     with pytest.raises(ValueError, match=".png, .pdf or .svg"):
         viz.traces(np.zeros((5, 3)), None, path=tmp_path / "t.jpg")
     assert not (tmp_path / "t.jpg").exists()
+
+
+def test_grouped_bars_draws_one_bar_per_task_and_row(tmp_path):
+    values = {"copy L=100": {"none": 0.3, "full": 0.9}, "sMNIST": {"none": 0.5, "full": 0.6}}
+    fig = viz.grouped_bars(values, path=tmp_path / "bars.png", chance={"copy L=100": 0.25})
+    heights = sorted(round(p.get_height(), 3) for p in fig.axes[0].patches)
+    assert heights == [0.3, 0.5, 0.6, 0.9]
+    assert (tmp_path / "bars.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="non-empty"):
+        viz.grouped_bars({"copy": {}})
