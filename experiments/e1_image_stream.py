@@ -27,7 +27,14 @@ import torch
 
 from experiments.continual import StreamTask, Variant, evaluate_variant, train_variant
 from spiking_nr import viz
-from spiking_nr.data.image_stream import DATA_NOTE, N_CLASSES, image_streams, with_mask
+from spiking_nr.data.image_stream import (
+    DATA_NOTE,
+    FASHION_NOTE,
+    N_CLASSES,
+    fashion_streams,
+    image_streams,
+    with_mask,
+)
 from spiking_nr.io import write_json
 from spiking_nr.streams import collect
 
@@ -43,10 +50,14 @@ VARIANTS = (
 )
 
 
-def image_task(seed: int = 0) -> StreamTask:
-    """The SUBSTITUTE image stream (28 spike channels per row, 28 rows per digit)."""
-    train_stream, test_stream = image_streams(seed)
-    return StreamTask("image stream", DATA_NOTE, 28, N_CLASSES, train_stream, test_stream, with_mask,
+def image_task(seed: int = 0, fashion_root: str | None = None) -> StreamTask:
+    """The image stream (28 spike channels per row, 28 rows per image): the SUBSTITUTE MNIST 0-4 vs
+    5-9 stream, or with ``fashion_root`` the paper's Fashion-MNIST vs MNIST stream from IDX files."""
+    if fashion_root is None:
+        streams, note, n_classes = image_streams(seed), DATA_NOTE, N_CLASSES
+    else:
+        streams, note, n_classes = fashion_streams(fashion_root, seed), FASHION_NOTE, 10
+    return StreamTask("image stream", note, 28, n_classes, *streams, with_mask,
                       chunk_len=280, tbptt_window=56, sample_len=28)
 
 
@@ -54,11 +65,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small and fast (CI)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dataset", choices=("substitute", "fashion"), default="substitute",
+                        help="substitute: MNIST 0-4 targets, 5-9 distractors (offline); fashion: the "
+                             "paper's Fashion-MNIST targets with MNIST distractors (needs --data-dir)")
+    parser.add_argument("--data-dir", default="data",
+                        help="torchvision-layout folder with FashionMNIST/raw and MNIST/raw IDX files")
     parser.add_argument("--out", default="experiments/results/e1", help="folder for JSON and PNG")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     chunks, hidden, lanes, steps = (20, 64, 4, 3000) if args.quick else (200, 128, 8, 36000)
-    task = image_task(args.seed)
+    task = image_task(args.seed, args.data_dir if args.dataset == "fashion" else None)
     chunk = collect(task.test_stream, lanes, steps)
     rows, curves = {}, {}
     started = time.time()
@@ -67,14 +83,16 @@ def main(argv: list[str] | None = None) -> dict:
         rows[variant.name], curves[variant.name] = evaluate_variant(model, variant, task, chunk)
         print(f"{variant.name}: segment accuracy {rows[variant.name]['segment_accuracy']:.3f}, "
               f"distractor AUROC {rows[variant.name]['distractor_auroc']:.3f}", flush=True)
-    result = {"experiment": "E1 continual image stream", "data": DATA_NOTE, "quick": args.quick,
-              "model": f"28 -> {hidden} recurrent ALIF/LIF -> {N_CLASSES}", "training_chunks": chunks,
+    result = {"experiment": "E1 continual image stream", "data": task.data_note, "quick": args.quick,
+              "model": f"28 -> {hidden} recurrent ALIF/LIF -> {task.n_classes}", "training_chunks": chunks,
               "evaluation": {"lanes": lanes, "steps_per_lane": steps}, "rows": rows,
               "seconds": round(time.time() - started, 1)}
-    suffix = "_quick" if args.quick else ""
+    suffix = ("_fashion" if args.dataset == "fashion" else "") + ("_quick" if args.quick else "")
     write_json(f"{args.out}/e1{suffix}.json", result)
     viz.accuracy_over_stream(curves, path=f"{args.out}/e1{suffix}_accuracy_vs_position.png",
-                             title="E1 (MNIST 0-4 vs 5-9 substitute): accuracy vs position",
+                             title="E1 (Fashion-MNIST vs MNIST): accuracy vs position"
+                             if args.dataset == "fashion" else
+                             "E1 (MNIST 0-4 vs 5-9 substitute): accuracy vs position",
                              xlabel="segments seen in the unbroken stream (bin upper edge)")
     return result
 

