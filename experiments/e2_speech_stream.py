@@ -23,6 +23,7 @@ and on streams cut after 1, 10, 100, 1000 segments.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
 
@@ -53,11 +54,11 @@ CLIP_FRAMES = 98
 
 
 def keyword_task(root: str | Path, seed: int, clips_per_word: int, synthetic: bool = True) -> StreamTask:
-    train_stream, test_stream = keyword_streams(root, seed, clips_per_word, synthetic=synthetic)
+    streams = keyword_streams(root, seed, clips_per_word, synthetic=synthetic)
     note = SYNTHETIC_NOTE if synthetic else f"Speech Commands recordings from {root}"
-    return StreamTask("keyword stream", note, N_FEATURES, N_CLASSES, train_stream, test_stream,
-                      with_mask, chunk_len=3 * CLIP_FRAMES, tbptt_window=CLIP_FRAMES,
-                      sample_len=CLIP_FRAMES, decision_steps=None)
+    return StreamTask("keyword stream", note, N_FEATURES, N_CLASSES, streams.train, streams.test,
+                      functools.partial(with_mask, scale=streams.scale), chunk_len=3 * CLIP_FRAMES,
+                      tbptt_window=CLIP_FRAMES, sample_len=CLIP_FRAMES, decision_steps=None)
 
 
 def mask_agreement(task: StreamTask, steps: int = 20000) -> dict[str, dict[str, float]]:

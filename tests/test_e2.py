@@ -11,16 +11,22 @@ needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                   reason="espeak-ng not installed (scripts/setup_env.sh installs it)")
 
 
-def test_feature_scale_maps_floor_to_zero_and_peak_to_one():
+def test_feature_scale_standardises_for_the_network_and_floors_for_the_masks():
     rng = np.random.default_rng(0)
-    frames = rng.normal(-5, 2, (500, 40)).astype(np.float32)
+    frames = rng.normal(-5, 2, (500, 40)).astype(np.float32) + np.arange(40, dtype=np.float32)
     from spiking_nr.data.base import LabelledSequences
 
     scale = FeatureScale.fit([LabelledSequences([frames], np.array([0]))])
-    mapped = scale(frames)
-    assert mapped.min() == 0.0 and mapped.dtype == np.float32
-    assert np.mean(mapped == 0.0) == pytest.approx(0.1, abs=0.01)  # everything below the floor
-    assert np.mean(mapped > 1.0) == pytest.approx(0.01, abs=0.005)  # above the 99th percentile
+    network_input = scale(frames)
+    assert network_input.dtype == np.float32
+    np.testing.assert_allclose(network_input.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(network_input.std(0), 1.0, atol=1e-4)
+    intensity = scale.intensity(network_input)
+    assert intensity.min() == 0.0 and intensity.dtype == np.float32
+    assert np.mean(intensity == 0.0) == pytest.approx(0.1, abs=0.01)  # everything below the floor
+    assert np.mean(intensity > 1.0) == pytest.approx(0.01, abs=0.005)  # above the 99th percentile
+    with pytest.raises(ValueError, match="std > 0"):
+        FeatureScale(0.0, 1.0, np.zeros(3), np.zeros(3))
 
 
 def test_masks_mark_loud_frames_only():
@@ -34,6 +40,12 @@ def test_masks_mark_loud_frames_only():
         assert not informative[25:].any(), mask
     with pytest.raises(ValueError, match="unknown mask"):
         next(with_mask(iter([chunk]), "loudness"))
+    # the same frames as standardised network input: the masks undo the scale first
+    scale = FeatureScale(0.0, 1.0, np.full(40, 0.2), np.full(40, 0.1))
+    standardised = chunk._replace(inputs=scale(x[:, 0])[:, None])
+    for mask in ("temporal_intensity", "energy"):
+        informative = next(with_mask(iter([standardised]), mask, scale)).informative[:, 0]
+        assert not informative[:10].any() and informative[12:20].all(), mask
 
 
 @pytest.mark.slow

@@ -10,10 +10,9 @@ Offline there is no real speech: by default the clips are the SYNTHETIC espeak-n
 measured on it must say SYNTHETIC (:data:`SYNTHETIC_NOTE`). With a real Speech Commands folder
 (``synthetic=False``) the same words are read from its own layout and split lists.
 
-Features are scaled once, from the training clips, by :class:`FeatureScale`: ``x' = max(x - floor,
-0) / (peak - floor)`` with ``floor`` the 10th and ``peak`` the 99th percentile of all training
-log-mel values. Background then sits near 0 and words around 0.2-1, which is what the input-driven
-masks (:data:`MASK_PARAMS`) threshold.
+Features are scaled once, from the training clips, by :class:`FeatureScale`: the network sees
+per-band standardised log-mel frames; the input-driven masks (:data:`MASK_PARAMS`) see the same
+frames in intensity units (background near 0, speech around 0.2-1).
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -41,41 +41,68 @@ SYNTHETIC_NOTE = ("SYNTHETIC: espeak-ng keyword clips (not real speech, not Goog
 # over 3 frames; energy: mean x^2 per frame, unsmoothed.
 MASK_PARAMS = {"temporal_intensity": {"tau": 3.0, "threshold": 0.2},
                "energy": {"threshold": 0.06}}
-GAP_FRAMES = (0, 50)  # background-noise gaps, 10 ms frames
-GAP_LEVEL, GAP_NOISE = 0.03, 0.02  # scaled units: about where the clips' own background sits
+GAP_FRAMES = (0, 50)  # background-noise gaps, 10 ms frames, at the training floor (network units)
+GAP_NOISE = 0.1  # std of the gap noise, in standardised network-input units
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FeatureScale:
-    """``x -> max(x - floor, 0) / (peak - floor)`` as float32 (``floor``, ``peak`` in log-mel units)."""
+    """Two views of log-mel frames, both fitted on the training clips.
+
+    * network input (:meth:`__call__`): per-band standardisation ``(x - mean) / std`` (``mean``,
+      ``std`` ``[F]``), the usual cepstral mean/variance normalisation: raw log-mel values share a
+      large positive offset that swamps the word-specific part of the drive.
+    * intensity (:meth:`intensity`): ``max(x - floor, 0) / (peak - floor)`` with ``floor``/``peak``
+      the 10th/99th percentile of all training values, so background sits near 0 and speech around
+      0.2-1; the input-driven masks threshold this.
+    """
 
     floor: float
     peak: float
+    mean: np.ndarray
+    std: np.ndarray
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.floor) or not np.isfinite(self.peak) or not self.peak > self.floor:
             raise ValueError(f"need finite floor < peak, got floor={self.floor}, peak={self.peak}")
+        mean, std = np.asarray(self.mean, np.float64), np.asarray(self.std, np.float64)
+        if mean.ndim != 1 or mean.shape != std.shape or not np.all(std > 0):
+            raise ValueError(f"mean and std must be [F] arrays with std > 0, got {mean.shape}, "
+                             f"{std.shape}")
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", std)
 
     @classmethod
     def fit(cls, datasets: Sequence[LabelledSequences], floor_percentile: float = 10.0,
             peak_percentile: float = 99.0) -> FeatureScale:
-        """Percentiles of every value of every sequence in ``datasets`` (the training data only)."""
+        """Statistics of every frame of every sequence in ``datasets`` (the training data only)."""
         if not 0 <= floor_percentile < peak_percentile <= 100:
             raise ValueError("need 0 <= floor_percentile < peak_percentile <= 100, got "
                              f"{floor_percentile}, {peak_percentile}")
-        values = np.concatenate([ds.sequence(i).ravel() for ds in datasets for i in range(len(ds))])
-        floor, peak = np.percentile(values, [floor_percentile, peak_percentile])
-        return cls(float(floor), float(peak))
+        frames = np.concatenate([ds.sequence(i) for ds in datasets for i in range(len(ds))])
+        floor, peak = np.percentile(frames, [floor_percentile, peak_percentile])
+        return cls(float(floor), float(peak), frames.mean(0), np.maximum(frames.std(0), 1e-6))
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
-        x = (np.asarray(frames, np.float64) - self.floor) / (self.peak - self.floor)
-        return np.maximum(x, 0.0).astype(np.float32)
+        """Log-mel ``[T, F]`` -> network input ``[T, F]`` float32 (standardised per band)."""
+        return ((np.asarray(frames, np.float64) - self.mean) / self.std).astype(np.float32)
+
+    def intensity(self, network_input: np.ndarray) -> np.ndarray:
+        """Network input ``[..., F]`` (as made by ``__call__``) -> intensity units, float32."""
+        x = np.asarray(network_input, np.float64) * self.std + self.mean
+        return np.maximum((x - self.floor) / (self.peak - self.floor), 0.0).astype(np.float32)
 
     def apply(self, dataset: LabelledSequences) -> LabelledSequences:
-        """``dataset`` with every sequence scaled, held in memory."""
+        """``dataset`` as network input, held in memory."""
         return LabelledSequences([self(dataset.sequence(i)) for i in range(len(dataset))],
                                  dataset.labels, None, dataset.name, dataset.class_names,
-                                 {**dataset.metadata, "feature_scale": (self.floor, self.peak)})
+                                 dataset.metadata)
+
+
+class KeywordStreams(NamedTuple):
+    train: ContinualStream
+    test: ContinualStream
+    scale: FeatureScale
 
 
 def _join(parts: Sequence[LabelledSequences], name: str) -> LabelledSequences:
@@ -101,9 +128,9 @@ def _require_all_classes(dataset: LabelledSequences, words: Sequence[str], what:
 
 def keyword_datasets(root: str | Path, seed: int = 0, clips_per_word: int = 150,
                      synthetic: bool = True, progress: bool = True
-                     ) -> tuple[LabelledSequences, LabelledSequences]:
-    """(train, test) clips of the 15 words, labels in ``TARGET_WORDS + DISTRACTOR_WORDS`` order,
-    features scaled by a :class:`FeatureScale` fitted on the training clips.
+                     ) -> tuple[LabelledSequences, LabelledSequences, FeatureScale]:
+    """(train, test, scale): clips of the 15 words, labels in ``TARGET_WORDS + DISTRACTOR_WORDS``
+    order, as network input of the :class:`FeatureScale` fitted on the training clips.
 
     ``synthetic``: generate (or reuse) the SYNTHETIC espeak-ng set under ``root`` with
     ``clips_per_word`` clips per word; test = its validation + testing speakers. Otherwise ``root``
@@ -124,25 +151,35 @@ def keyword_datasets(root: str | Path, seed: int = 0, clips_per_word: int = 150,
     _require_all_classes(train, words, "training")
     _require_all_classes(test, words, "test")
     scale = FeatureScale.fit([train])
-    return scale.apply(train), scale.apply(test)
+    return scale.apply(train), scale.apply(test), scale
 
 
 def keyword_streams(root: str | Path, seed: int = 0, clips_per_word: int = 150, synthetic: bool = True,
-                    progress: bool = True) -> tuple[ContinualStream, ContinualStream]:
-    """(train stream, test stream) of the keyword task (see the module doc and
+                    progress: bool = True) -> KeywordStreams:
+    """Train and test streams of the keyword task and their feature scale (see the module doc and
     :func:`keyword_datasets`); half of the segments are distractor words, and a gap of 0-50
     background frames follows a clip with probability 0.5."""
-    train, test = keyword_datasets(root, seed, clips_per_word, synthetic, progress)
+    train, test, scale = keyword_datasets(root, seed, clips_per_word, synthetic, progress)
+    gap_level = float(scale(np.full((1, len(scale.mean)), scale.floor))[0].mean())
     streams = []
     for k, dataset in enumerate((train, test)):
         targets, distractors = split_classes(dataset, range(N_CLASSES),
                                              range(N_CLASSES, N_CLASSES + len(DISTRACTOR_WORDS)))
         config = StreamConfig(seed=seed + 1000 * k, gap_range=GAP_FRAMES, gap_kind="gaussian",
-                              gap_value=GAP_LEVEL, noise_std=GAP_NOISE)
+                              gap_value=gap_level, noise_std=GAP_NOISE)
         streams.append(ContinualStream(targets, distractors, config))
-    return streams[0], streams[1]
+    return KeywordStreams(streams[0], streams[1], scale)
 
 
-def with_mask(chunks: Iterator[StreamChunk], mask: str) -> Iterator[StreamChunk]:
-    """Replace ``informative`` by the chosen streaming mask (``oracle`` keeps the stream's labels)."""
-    return apply_mask(chunks, make_mask(mask, **MASK_PARAMS.get(mask, {})))
+def with_mask(chunks: Iterator[StreamChunk], mask: str,
+              scale: FeatureScale | None = None) -> Iterator[StreamChunk]:
+    """Replace ``informative`` by the chosen streaming mask (``oracle`` keeps the stream's labels).
+
+    The input-driven masks see intensity units: ``scale.intensity(inputs)``, or the inputs as
+    they are when ``scale`` is None."""
+    chosen = make_mask(mask, **MASK_PARAMS.get(mask, {}))
+    if scale is None or mask == "oracle":
+        yield from apply_mask(chunks, chosen)
+        return
+    for chunk in chunks:
+        yield chunk._replace(informative=chosen(scale.intensity(chunk.inputs)))
