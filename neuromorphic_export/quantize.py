@@ -2,7 +2,9 @@
 
 Per layer, input and recurrent weights share one scale ``s_w`` (both add into ``u``), chosen so the
 largest magnitude maps to the top of Loihi's 8-bit mantissa; the state scale is ``64 * s_w``
-because Loihi adds ``a << 6`` to the state. Decays become 12-bit integers (units of 1/4096).
+because Loihi adds ``a << 6`` to the state. Decays become 12-bit integers (units of 1/4096);
+thresholds become state units (``alif_yin``) or mantissas compared as ``<< 6`` (``cuba_lif``,
+``atrlif``). A float current decay of 0 becomes 1/4096, the smallest Loihi can express.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import numpy as np
 
 from neuromorphic_export.spec import (
     DECAY_ONE,
-    STATE_MAX,
+    PARAM_RULES,
     WEIGHT_MAX,
     WEIGHT_MIN,
     LayerSpec,
     NetworkSpec,
+    bias_limit,
 )
 
 
@@ -33,42 +36,52 @@ def quantize_weights(weights: np.ndarray, scale: float) -> np.ndarray:
 
 
 def quantize_decay(decay: np.ndarray) -> np.ndarray:
-    """Decay factor in [0, 1) -> integer in units of 1/4096."""
+    """Decay factor in [0, 1] -> integer in units of 1/4096."""
     return np.clip(np.round(np.asarray(decay, dtype=np.float64) * DECAY_ONE), 0, DECAY_ONE).astype(
         np.int64
     )
 
 
 def weight_scale(layer: LayerSpec) -> float:
-    """Float -> integer weight scale of a layer: its largest |weight| maps to 254."""
+    """Float -> integer weight scale of a layer: its largest |weight| maps to 254.
+
+    The bias shares the scale; it may use half of its fixed-point range (``bias_limit``), so a
+    layer whose bias dominates gets a smaller scale instead of an out-of-range bias.
+    """
     largest = float(np.abs(layer.weight).max())
     if layer.weight_rec is not None:
         largest = max(largest, float(np.abs(layer.weight_rec).max()))
-    largest = max(largest, float(np.abs(layer.bias).max()) / (STATE_MAX >> 7))
+    largest = max(largest, float(np.abs(layer.bias).max()) * WEIGHT_MAX / (bias_limit(layer.model) // 2))
     if largest == 0.0:
         return 1.0
     return WEIGHT_MAX / largest
 
 
+def quantize_param(key: str, value: np.ndarray, weight_scale: float) -> np.ndarray:
+    """One neuron parameter in fixed point, by its unit in ``PARAM_RULES`` (clipped to its range)."""
+    rule = PARAM_RULES[key]
+    if rule.unit == "decay":
+        q = quantize_decay(value)
+    else:  # thresholds: state units (scale 64 * s_w) or mantissas compared as << 6 (scale s_w)
+        q = np.round(np.asarray(value, dtype=np.float64) * weight_scale
+                     * (64.0 if rule.unit == "state" else 1.0))
+    return np.clip(q, *rule.fixed_range).astype(np.int64)
+
+
 def quantize_layer(layer: LayerSpec) -> LayerSpec:
     s_w = weight_scale(layer)
-    state_scale = 64.0 * s_w
-    params = {}
-    for key, value in layer.params.items():
-        if key in ("alpha", "rho"):
-            params[key] = quantize_decay(value)
-        else:  # thresholds: state units
-            params[key] = np.clip(np.round(value * state_scale), 0, STATE_MAX).astype(np.int64)
+    params = {key: quantize_param(key, value, s_w) for key, value in layer.params.items()}
     if "b0" in params:
         params["b0"] = np.maximum(params["b0"], 1)  # a zero base threshold would fire on any input
+    limit = bias_limit(layer.model)
     return LayerSpec(
         name=layer.name,
         model=layer.model,
         weight=quantize_weights(layer.weight, s_w),
         weight_rec=None if layer.weight_rec is None else quantize_weights(layer.weight_rec, s_w),
-        bias=np.round(layer.bias * s_w).astype(np.int64),
+        bias=np.clip(np.round(layer.bias * s_w), -limit, limit).astype(np.int64),
         params=params,
-        scale=state_scale,
+        scale=64.0 * s_w,
     )
 
 

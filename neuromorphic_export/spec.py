@@ -23,9 +23,45 @@ each row of ``weight``, ``weight_rec`` and ``bias``):
 ``readout`` (non-spiking leaky integrator; output = ``y``): float ``y = alpha*y + a + bias``;
 fixed ``y = clip24(rtz(y*alpha / 4096) + (a << 6) + (bias << 6))``.
 
-``clip24`` saturates to ``[-2**23, 2**23 - 1]`` like Loihi's 24-bit state. Weights in fixed mode
-follow Loihi's rule (8-bit mantissa in ``[-256, 254]``, even values when signs are mixed;
-weight exponent 0) so Lava's ``Dense`` leaves them unchanged.
+``cuba_lif`` (Loihi CUBA LIF, lava-nc ``lava.proc.lif.LIF``; hard reset, no refractory period),
+float (``du``, ``dv`` are decay *amounts* in [0, 1])::
+
+    i = (1-du)*i + a;   v = (1-dv)*v + i + bias;   s = v > vth;   v = 0 where s
+
+fixed (``du`` in [1, 4096], ``dv`` in [0, 4096], units of 1/4096; ``vth`` a 17-bit mantissa,
+compared as ``vth << 6``; ``bias`` a 13-bit mantissa, added as ``bias << 6``)::
+
+    i = wrap24(rtz(i*(4096-du) / 4096) + (a << 6))
+    v = clip23(rtz(v*(4096-dv) / 4096) + i + (bias << 6));   s = v > vth << 6;   v = 0 where s
+
+``du`` here is the *effective* current decay: lava's ``LIF(du=...)`` fixed model adds a 1-bit
+offset (``du_lava = du - 1``, which is also lava-dl netx's ``du = iDecay - 1``), so ``du`` equals
+netx's ``iDecay`` and a current decay of zero cannot be expressed in fixed point.
+
+``atrlif`` (Loihi ALIF with adaptive threshold and refractory state, lava-nc
+``lava.proc.atrlif.ATRLIF``; v is NOT reset), float::
+
+    i = (1-di)*i + a;   v = (1-dv)*v + i + bias
+    th = (1-dth)*(th - th0) + th0;   r = (1-dr)*r;   s = (v - r) >= th
+    where s: r += 2*th;  th += th_step                  (th starts at th0)
+
+fixed (``di`` in [1, 4096] effective like ``du`` above; ``dv``, ``dth``, ``dr`` in [0, 4096];
+``th0``, ``th_step`` 12-bit mantissas used as ``<< 6``; ``bias`` as for ``cuba_lif``)::
+
+    i  = wrap24(rtz(i*(4096-di) / 4096) + (a << 6))
+    v  = clip23(rtz(v*(4096-dv) / 4096) + i + (bias << 6))
+    th = rtz((th - (th0 << 6))*(4096-dth) / 4096) + (th0 << 6);   r = rtz(r*(4096-dr) / 4096)
+    s  = (v - r) >= th;   where s: r += 2*th;  th += th_step << 6     (th starts at th0 << 6)
+
+``th`` and ``r`` are not saturated (neither are they in lava): keep ``dth``, ``dr`` > 0 on long
+streams. lava's ATRLIF holds one value per population for all six parameters, and LIF for
+``du``, ``dv``, ``vth``: those must be the same for every neuron of a layer (``LAYER_WIDE``).
+
+``clip24`` saturates to ``[-2**23, 2**23 - 1]`` like Loihi's 24-bit state; ``clip23`` to the
+symmetric ``[-(2**23 - 1), 2**23 - 1]`` (lava's LIF/ATRLIF voltage limits); ``wrap24`` wraps a
+current once by ``2**24`` when it leaves ``(-2**23, 2**23]`` (lava's current overflow rule).
+Weights in fixed mode follow Loihi's rule (8-bit mantissa in ``[-256, 254]``, even values when
+signs are mixed; weight exponent 0) so Lava's ``Dense`` leaves them unchanged.
 """
 
 from __future__ import annotations
@@ -38,12 +74,60 @@ import numpy as np
 MODES = ("float", "fixed")
 NEURON_PARAMS = {
     "alif_yin": ("alpha", "rho", "b0", "beta"),
+    "cuba_lif": ("du", "dv", "vth"),
+    "atrlif": ("di", "dv", "dth", "dr", "th0", "th_step"),
     "readout": ("alpha",),
 }
-SPIKING_MODELS = ("alif_yin",)
+SPIKING_MODELS = ("alif_yin", "cuba_lif", "atrlif")
+# Parameters that lava's processes hold once per population (Var of shape (1,)), not per neuron.
+LAYER_WIDE = {"cuba_lif": NEURON_PARAMS["cuba_lif"], "atrlif": NEURON_PARAMS["atrlif"]}
 STATE_MIN, STATE_MAX = -(2**23), 2**23 - 1
 DECAY_ONE = 4096
 WEIGHT_MIN, WEIGHT_MAX = -256, 254
+BIAS_MANTISSA_MAX = 4095  # lava's LIF/ATRLIF bias_mant is a signed 13-bit integer
+
+
+@dataclass(frozen=True)
+class ParamRule:
+    """Units and valid range of one neuron parameter, in float and in fixed mode.
+
+    ``unit`` says how the quantiser maps a float value to fixed point: ``"decay"`` -> units of
+    1/4096; ``"state"`` -> state units (``scale`` per float unit); ``"mantissa"`` -> threshold
+    mantissa, compared as ``value << 6`` (state units / 64). Ranges are closed unless
+    ``float_open_hi`` / ``float_open_lo`` say otherwise (fixed ranges are always closed).
+    """
+
+    what: str
+    unit: str
+    float_range: tuple[float, float]
+    fixed_range: tuple[int, int]
+    float_open_lo: bool = False
+    float_open_hi: bool = False
+
+
+_RETAIN = ParamRule("decay", "decay", (0.0, 1.0), (0, DECAY_ONE), float_open_hi=True)
+_DECAY = ParamRule("decay", "decay", (0.0, 1.0), (0, DECAY_ONE))
+# Loihi adds a 1-bit offset to the current decay, so its effective value is at least 1/4096.
+_CURRENT_DECAY = ParamRule("current decay", "decay", (0.0, 1.0), (1, DECAY_ONE))
+PARAM_RULES = {
+    "alpha": _RETAIN, "rho": _RETAIN,  # retained fractions (the state is multiplied by them)
+    "b0": ParamRule("base threshold", "state", (0.0, np.inf), (0, STATE_MAX), float_open_lo=True),
+    "beta": ParamRule("adaptation strength", "state", (0.0, np.inf), (0, STATE_MAX)),
+    "du": _CURRENT_DECAY, "di": _CURRENT_DECAY,  # decayed fractions (state * (1 - d))
+    "dv": _DECAY, "dth": _DECAY, "dr": _DECAY,
+    "vth": ParamRule("threshold", "mantissa", (0.0, np.inf), (0, 2**17 - 1)),
+    "th0": ParamRule("base threshold", "mantissa", (0.0, np.inf), (0, 4095)),
+    "th_step": ParamRule("threshold step", "mantissa", (0.0, np.inf), (0, 4095)),
+}
+
+
+def bias_limit(model: str) -> int:
+    """Largest fixed-point |bias| of a model (in weight units, i.e. before the ``<< 6``)."""
+    return BIAS_MANTISSA_MAX if model in LAYER_WIDE else STATE_MAX >> 6
+
+
+def _interval(lo, hi, open_lo: bool = False, open_hi: bool = False) -> str:
+    return f"{'(' if open_lo else '['}{lo:g}, {hi:g}{')' if open_hi else ']'}"
 
 
 def _as_array(value: Any, name: str, dtype: type) -> np.ndarray:
@@ -61,7 +145,8 @@ class LayerSpec:
     """One layer: ``weight [N, N_in]``, optional ``weight_rec [N, N]``, ``bias [N]``, neuron params.
 
     ``params`` maps each name in ``NEURON_PARAMS[model]`` to a ``[N]`` array (float mode: decays in
-    (0, 1), thresholds in float units; fixed mode: integers as in the module docstring).
+    [0, 1], thresholds in float units; fixed mode: integers as in the module docstring; units and
+    ranges per name in ``PARAM_RULES``).
     ``scale`` is the number of state units per float unit (1.0 in float mode).
     """
 
@@ -122,39 +207,48 @@ class LayerSpec:
         ):
             if not np.all(np.isfinite(array)):
                 raise ValueError(f"{where}: {name} contains NaN/inf")
-        if mode == "float":
-            self._check_float(where, params)
-        else:
-            self._check_fixed(where, weight, weight_rec, bias, params)
+        self._check_params(where, mode, params)
+        if mode == "fixed":
+            self._check_fixed(where, weight, weight_rec, bias)
         if not (np.isfinite(self.scale) and self.scale > 0):
             raise ValueError(f"{where}: scale must be finite and > 0, got {self.scale}")
         return LayerSpec(self.name, self.model, weight, bias, params, weight_rec, float(self.scale))
 
-    def _check_float(self, where: str, params: dict[str, np.ndarray]) -> None:
-        for key in ("alpha", "rho"):
-            if key in params and np.any((params[key] < 0) | (params[key] >= 1)):
-                raise ValueError(f"{where}: decay {key} must be in [0, 1)")
-        if "b0" in params and np.any(params["b0"] <= 0):
-            raise ValueError(f"{where}: b0 (base threshold) must be > 0")
-        if "beta" in params and np.any(params["beta"] < 0):
-            raise ValueError(f"{where}: beta must be >= 0")
+    def _check_params(self, where: str, mode: str, params: dict[str, np.ndarray]) -> None:
+        for key, value in params.items():
+            rule = PARAM_RULES[key]
+            if mode == "float":
+                lo, hi = rule.float_range
+                bad = ((value <= lo) if rule.float_open_lo else (value < lo)) | (
+                    (value >= hi) if rule.float_open_hi else (value > hi))
+                interval = _interval(lo, hi, rule.float_open_lo, rule.float_open_hi)
+                units = ""
+            else:
+                lo, hi = rule.fixed_range
+                bad = (value < lo) | (value > hi)
+                interval = _interval(lo, hi)
+                units = {"decay": " (units of 1/4096)", "state": " (state units)",
+                         "mantissa": " (mantissa, used as << 6)"}[rule.unit]
+                units = f" fixed-point{units}"
+            if np.any(bad):
+                raise ValueError(f"{where}: {rule.what} {key} must be in {interval}{units}, got "
+                                 f"[{value.min():g}, {value.max():g}]")
+            if key in LAYER_WIDE.get(self.model, ()) and np.any(value != value[0]):
+                raise ValueError(f"{where}: {self.model} {key} must be the same for every neuron "
+                                 "(lava holds one value per population)")
 
-    def _check_fixed(self, where, weight, weight_rec, bias, params) -> None:
+    def _check_fixed(self, where, weight, weight_rec, bias) -> None:
         for name, w in (("weight", weight), ("weight_rec", weight_rec)):
             if w is None:
                 continue
             if w.min() < WEIGHT_MIN or w.max() > WEIGHT_MAX:
                 raise ValueError(f"{where}: fixed-point {name} must lie in [{WEIGHT_MIN}, "
                                  f"{WEIGHT_MAX}] (8-bit mantissa), got [{w.min()}, {w.max()}]")
-        for key in ("alpha", "rho"):
-            if key in params and np.any((params[key] < 0) | (params[key] > DECAY_ONE)):
-                raise ValueError(f"{where}: fixed-point decay {key} must be in [0, 4096] "
-                                 "(units of 1/4096)")
-        for key in ("b0", "beta"):
-            if key in params and np.any((params[key] < 0) | (params[key] > STATE_MAX)):
-                raise ValueError(f"{where}: fixed-point {key} must be in [0, 2**23)")
-        if np.any(np.abs(bias) > STATE_MAX >> 6):
-            raise ValueError(f"{where}: fixed-point bias out of the 24-bit range after << 6")
+        limit = bias_limit(self.model)
+        if np.any(np.abs(bias) > limit):
+            raise ValueError(f"{where}: fixed-point bias of a {self.model} layer must be in "
+                             f"[-{limit}, {limit}] (applied as bias << 6), got "
+                             f"[{bias.min()}, {bias.max()}]")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,23 @@ def _clip24(x: np.int64) -> np.int64:
 
 
 @numba.njit(cache=True, inline="always")
+def _clip23(x: np.int64) -> np.int64:
+    # lava's LIF/ATRLIF voltage limits are symmetric: [-(2**23 - 1), 2**23 - 1].
+    return min(max(x, STATE_MIN + 1), STATE_MAX)
+
+
+@numba.njit(cache=True, inline="always")
+def _wrap24(x: np.int64) -> np.int64:
+    # lava's LIF/ATRLIF current overflows by wrapping once (not saturating): (2**23, ...) and
+    # (..., -2**23] move by 2**24.
+    if x > STATE_MAX + 1:
+        return x - 2 * (STATE_MAX + 1)
+    if x <= STATE_MIN:
+        return x + 2 * (STATE_MAX + 1)
+    return x
+
+
+@numba.njit(cache=True, inline="always")
 def _dense_input(a, spikes_in, pending, bi, t, w_t):
     """a += W x_delayed: the dense connection delivers the source's previous step (sparse gather)."""
     a[:] = 0
@@ -122,3 +139,145 @@ def readout_float_layer(spikes_in, pending, w_t, bias, alpha, y, out_y):
                 yy = alpha[i] * y[bi, i] + a[i] + bias[i]
                 y[bi, i] = yy
                 out_y[t, bi, i] = yy
+
+
+# Loihi CUBA LIF and ATRLIF (equations: neuromorphic_export.spec). The layer-wide parameters are
+# [N] arrays holding one value; ``i`` is the synaptic current, ``v`` the voltage (recorded as
+# "voltage" after the reset), ``th`` the threshold the step's spike decision used.
+
+
+@numba.njit(cache=True)
+def cuba_fixed_layer(spikes_in, pending, w_t, w_rec_t, has_rec, bias, du, dv, vth,
+                     i_state, v, s, out_s, out_v, out_th):
+    """Fixed-point Loihi CUBA LIF; state ``i, v, s [B, N]`` updated in place."""
+    n_steps, batch, _ = spikes_in.shape
+    n = v.shape[1]
+    a = np.zeros(n, np.int64)
+    for bi in range(batch):
+        for t in range(n_steps):
+            _dense_input(a, spikes_in, pending, bi, t, w_t)
+            if has_rec:
+                _recurrent_input(a, s, bi, w_rec_t)
+            for k in range(n):
+                cur = _wrap24(_rtz_shift12(i_state[bi, k] * (4096 - du[k])) + (a[k] << 6))
+                vv = _clip23(_rtz_shift12(v[bi, k] * (4096 - dv[k])) + cur + (bias[k] << 6))
+                th = vth[k] << 6
+                spike = 1 if vv > th else 0
+                if spike:
+                    vv = 0
+                i_state[bi, k] = cur
+                v[bi, k] = vv
+                s[bi, k] = spike
+                out_s[t, bi, k] = spike
+                out_v[t, bi, k] = vv
+                out_th[t, bi, k] = th
+
+
+@numba.njit(cache=True)
+def cuba_float_layer(spikes_in, pending, w_t, w_rec_t, has_rec, bias, du, dv, vth,
+                     i_state, v, s, out_s, out_v, out_th):
+    """Float CUBA LIF (lava's floating_pt LIF); state ``i, v, s [B, N]`` updated in place."""
+    n_steps, batch, _ = spikes_in.shape
+    n = v.shape[1]
+    a = np.zeros(n, np.float64)
+    for bi in range(batch):
+        for t in range(n_steps):
+            _dense_input(a, spikes_in, pending, bi, t, w_t)
+            if has_rec:
+                _recurrent_input(a, s, bi, w_rec_t)
+            for k in range(n):
+                cur = i_state[bi, k] * (1.0 - du[k]) + a[k]
+                vv = v[bi, k] * (1.0 - dv[k]) + cur + bias[k]
+                spike = 1.0 if vv > vth[k] else 0.0
+                if spike:
+                    vv = 0.0
+                i_state[bi, k] = cur
+                v[bi, k] = vv
+                s[bi, k] = spike
+                out_s[t, bi, k] = spike
+                out_v[t, bi, k] = vv
+                out_th[t, bi, k] = vth[k]
+
+
+@numba.njit(cache=True)
+def atrlif_fixed_layer(spikes_in, pending, w_t, w_rec_t, has_rec, bias, di, dv, dth, dr, th0,
+                       th_step, i_state, v, th, r, s, out_s, out_v, out_th):
+    """Fixed-point Loihi ATRLIF; state ``i, v, th, r, s [B, N]`` (``th`` starts at ``th0 << 6``)."""
+    n_steps, batch, _ = spikes_in.shape
+    n = v.shape[1]
+    a = np.zeros(n, np.int64)
+    for bi in range(batch):
+        for t in range(n_steps):
+            _dense_input(a, spikes_in, pending, bi, t, w_t)
+            if has_rec:
+                _recurrent_input(a, s, bi, w_rec_t)
+            for k in range(n):
+                base = th0[k] << 6
+                cur = _wrap24(_rtz_shift12(i_state[bi, k] * (4096 - di[k])) + (a[k] << 6))
+                vv = _clip23(_rtz_shift12(v[bi, k] * (4096 - dv[k])) + cur + (bias[k] << 6))
+                tt = _rtz_shift12((th[bi, k] - base) * (4096 - dth[k])) + base
+                rr = _rtz_shift12(r[bi, k] * (4096 - dr[k]))
+                spike = 1 if vv - rr >= tt else 0
+                out_th[t, bi, k] = tt
+                if spike:
+                    rr += 2 * tt
+                    tt += th_step[k] << 6
+                i_state[bi, k] = cur
+                v[bi, k] = vv
+                th[bi, k] = tt
+                r[bi, k] = rr
+                s[bi, k] = spike
+                out_s[t, bi, k] = spike
+                out_v[t, bi, k] = vv
+
+
+@numba.njit(cache=True)
+def atrlif_float_layer(spikes_in, pending, w_t, w_rec_t, has_rec, bias, di, dv, dth, dr, th0,
+                       th_step, i_state, v, th, r, s, out_s, out_v, out_th):
+    """Float ATRLIF (lava's floating_pt model); state ``i, v, th, r, s [B, N]`` (``th`` starts at ``th0``)."""
+    n_steps, batch, _ = spikes_in.shape
+    n = v.shape[1]
+    a = np.zeros(n, np.float64)
+    for bi in range(batch):
+        for t in range(n_steps):
+            _dense_input(a, spikes_in, pending, bi, t, w_t)
+            if has_rec:
+                _recurrent_input(a, s, bi, w_rec_t)
+            for k in range(n):
+                cur = (1.0 - di[k]) * i_state[bi, k] + a[k]
+                vv = (1.0 - dv[k]) * v[bi, k] + cur + bias[k]
+                tt = (1.0 - dth[k]) * (th[bi, k] - th0[k]) + th0[k]
+                rr = (1.0 - dr[k]) * r[bi, k]
+                spike = 1.0 if vv - rr >= tt else 0.0
+                out_th[t, bi, k] = tt
+                if spike:
+                    rr += 2.0 * tt
+                    tt += th_step[k]
+                i_state[bi, k] = cur
+                v[bi, k] = vv
+                th[bi, k] = tt
+                r[bi, k] = rr
+                s[bi, k] = spike
+                out_s[t, bi, k] = spike
+                out_v[t, bi, k] = vv
+
+
+# Spiking-layer dispatch: (model, mode) -> kernel, and the state arrays each kernel takes after
+# the parameters (in NEURON_PARAMS order), before (out_s, out_v, out_th).
+SPIKING_KERNELS = {
+    ("alif_yin", "fixed"): alif_fixed_layer, ("alif_yin", "float"): alif_float_layer,
+    ("cuba_lif", "fixed"): cuba_fixed_layer, ("cuba_lif", "float"): cuba_float_layer,
+    ("atrlif", "fixed"): atrlif_fixed_layer, ("atrlif", "float"): atrlif_float_layer,
+}
+STATE_VARS = {"alif_yin": ("u", "b", "s"), "cuba_lif": ("i", "u", "s"),
+              "atrlif": ("i", "u", "b", "r", "s")}
+
+
+def initial_state(model: str, params: dict[str, np.ndarray], mode: str, batch: int) -> dict[str, np.ndarray]:
+    """State at rest, ``[B, N]`` per name in ``STATE_VARS[model]`` (ATRLIF's threshold starts at th0)."""
+    dtype = np.int64 if mode == "fixed" else np.float64
+    n = next(iter(params.values())).shape[0]
+    state = {name: np.zeros((batch, n), dtype) for name in STATE_VARS[model]}
+    if model == "atrlif":
+        state["b"][:] = params["th0"] << 6 if mode == "fixed" else params["th0"]
+    return state

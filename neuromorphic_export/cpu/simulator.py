@@ -13,19 +13,26 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neuromorphic_export.cpu import kernels
-from neuromorphic_export.spec import NetworkSpec
+from neuromorphic_export.spec import NEURON_PARAMS, NetworkSpec
 
 RECORDABLE = ("spikes", "voltage", "threshold")
 
 
 @dataclass
 class LayerState:
-    """Per-layer state, plain numpy ``[B, N]`` arrays; ``pending`` is the in-flight dense input."""
+    """Per-layer state, plain numpy ``[B, N]`` arrays; ``pending`` is the in-flight dense input.
+
+    ``u`` is the membrane voltage (readout: its value ``y``); ``b`` the adaptation state
+    (``alif_yin``: ``b``; ``atrlif``: the threshold ``th``); ``i`` the synaptic current
+    (``cuba_lif``, ``atrlif``); ``r`` the refractory state (``atrlif``); ``s`` the last spikes.
+    """
 
     pending: np.ndarray
     u: np.ndarray
     b: np.ndarray | None = None
     s: np.ndarray | None = None
+    i: np.ndarray | None = None
+    r: np.ndarray | None = None
 
 
 @dataclass
@@ -72,7 +79,8 @@ class CPUSimulator:
             zeros = np.zeros((batch, layer.size), self._dtype)
             pending = np.zeros((batch, size_in), self._dtype)
             if layer.spiking:
-                self.states.append(LayerState(pending, zeros, zeros.copy(), zeros.copy()))
+                self.states.append(LayerState(pending, **kernels.initial_state(
+                    layer.model, layer.params, self.spec.mode, batch)))
             else:
                 self.states.append(LayerState(pending, zeros))
             size_in = layer.size
@@ -100,10 +108,11 @@ class CPUSimulator:
                 out_s = np.empty((n_steps, batch, layer.size), self._dtype)
                 out_u = np.empty_like(out_s)
                 out_th = np.empty_like(out_s)
-                kernel = kernels.alif_fixed_layer if self.spec.mode == "fixed" else kernels.alif_float_layer
-                kernel(h, state.pending, w_t, w_rec_t, layer.weight_rec is not None, layer.bias,
-                       p["alpha"], p["rho"], p["b0"], p["beta"], state.u, state.b, state.s,
-                       out_s, out_u, out_th)
+                kernels.SPIKING_KERNELS[layer.model, self.spec.mode](
+                    h, state.pending, w_t, w_rec_t, layer.weight_rec is not None, layer.bias,
+                    *(p[key] for key in NEURON_PARAMS[layer.model]),
+                    *(getattr(state, name) for name in kernels.STATE_VARS[layer.model]),
+                    out_s, out_u, out_th)
                 if "spikes" in record:
                     result.spikes.append(out_s.astype(np.uint8))
                 if "voltage" in record:
