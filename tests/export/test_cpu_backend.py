@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from neuromorphic_export.build import make_layer, random_network
 from neuromorphic_export.cpu import CPUSimulator
 from neuromorphic_export.quantize import quantize_network, quantize_weights
 from neuromorphic_export.spec import LayerSpec, NetworkSpec
@@ -21,6 +22,14 @@ def random_spec(n_in=12, sizes=(10, 8), n_out=3, seed=0, recurrent=True):
     layers.append(LayerSpec("out", "readout", rng.normal(0, 0.05, (n_out, size)), np.zeros(n_out),
                             {"alpha": rng.uniform(0.8, 0.97, n_out)}))
     return NetworkSpec(n_in, tuple(layers))
+
+
+def any_network(model, mode, n_in=12, sizes=(10, 8), seed=0):
+    """A random recurrent network of ``model`` layers + readout in ``mode`` (alif_yin: random_spec)."""
+    if model == "alif_yin":
+        spec = random_spec(n_in=n_in, sizes=sizes, seed=seed)
+        return quantize_network(spec) if mode == "fixed" else spec
+    return random_network(model, n_in, sizes, 3, mode=mode, seed=seed)
 
 
 def reference_run(spec, x):
@@ -81,10 +90,10 @@ def test_matches_reference_equations(mode):
     assert sum(s.sum() for s in result.spikes) > 50
 
 
+@pytest.mark.parametrize("model", ["alif_yin", "cuba_lif", "atrlif"])
 @pytest.mark.parametrize("mode", ["float", "fixed"])
-def test_chunked_equals_one_shot(mode):
-    spec = random_spec(seed=3)
-    spec = quantize_network(spec) if mode == "fixed" else spec
+def test_chunked_equals_one_shot(mode, model):
+    spec = any_network(model, mode, seed=3)
     x = (np.random.default_rng(2).random((200, 3, 12)) < 0.3).astype(np.uint8)
     whole = CPUSimulator(spec).run(x, record=("spikes", "voltage"))
     sim = CPUSimulator(spec)
@@ -134,3 +143,37 @@ def test_bad_input_rejected():
     sim.run(np.zeros((3, 2, 12)))
     with pytest.raises(ValueError, match="batch 2"):
         sim.run(np.zeros((3, 4, 12)))
+
+
+def test_loihi_model_validation_errors():
+    w = np.full((4, 3), 10)
+    cuba = {"du": 1024, "dv": 256, "vth": 100}
+
+    def network(layer):
+        return NetworkSpec(3, (layer,), mode="fixed")
+
+    network(make_layer("cuba_lif", "ok", w, **cuba))
+    with pytest.raises(ValueError, match="du must be the same for every neuron"):
+        network(make_layer("cuba_lif", "x", w, **{**cuba, "du": np.array([1, 2, 3, 4])}))
+    with pytest.raises(ValueError, match=r"current decay du must be in \[1, 4096\]"):
+        network(make_layer("cuba_lif", "x", w, **{**cuba, "du": 0}))
+    with pytest.raises(ValueError, match=r"bias of a cuba_lif layer must be in \[-4095, 4095\]"):
+        network(make_layer("cuba_lif", "x", w, bias=5000, **cuba))
+    with pytest.raises(ValueError, match=r"th_step must be in \[0, 4095\]"):
+        network(make_layer("atrlif", "x", w, di=1, dv=0, dth=1, dr=1, th0=10, th_step=5000))
+    with pytest.raises(ValueError, match=r"decay dv must be in \[0, 1\]"):
+        NetworkSpec(3, (make_layer("cuba_lif", "x", w * 0.1, du=0.5, dv=1.5, vth=1.0),))
+    with pytest.raises(ValueError, match=r"missing \['vth'\]"):
+        make_layer("cuba_lif", "x", w, du=1, dv=0)
+    with pytest.raises(ValueError, match="spiking model"):
+        random_network("readout", 3, (4,), 2)
+
+
+def test_quantized_loihi_models_keep_float_dynamics_close():
+    """Quantisation maps decays to 1/4096 units and thresholds to mantissas << 6: the fixed network
+    fires like the float one."""
+    for model in ("cuba_lif", "atrlif"):
+        x = (np.random.default_rng(0).random((300, 12)) < 0.25).astype(np.uint8)
+        rates = [CPUSimulator(any_network(model, mode)).run(x).spikes[0].mean()
+                 for mode in ("float", "fixed")]
+        assert rates[0] > 0.05 and abs(rates[0] - rates[1]) < 0.1 * rates[0], (model, rates)
