@@ -15,7 +15,7 @@ A segment's class is the argmax of its mean softmax over all its frames (a word 
 of its 1 s clip, so its last frames are background). Accuracy overall, by position in the stream,
 and on streams cut after 1, 10, 100, 1000 segments.
 
-    python -m experiments.e2_speech_stream            # ~20 min on 2 cores (first run also
+    python -m experiments.e2_speech_stream            # ~10 min on 2 cores (first run also
                                                       # synthesises 2250 clips, ~1 min)
     python -m experiments.e2_speech_stream --quick    # ~1 min
 """
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     chunks, hidden, lanes, steps, clips = ((15, 48, 2, 4000, 40) if args.quick
-                                           else (150, 128, 4, 110_000, 150))
+                                           else (600, 128, 4, 110_000, 150))
     started = time.time()
     synthetic = args.speech_commands is None
     root = args.data if synthetic else args.speech_commands
