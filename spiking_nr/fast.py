@@ -1,95 +1,352 @@
-"""Fused ALIF recurrence: one autograd node for a whole sequence, with a hand-written backward.
+"""Fused CPU training path: an ALIF layer and the leaky readout, each one autograd node per sequence.
 
-The reference path (:meth:`SpikingLayer.forward` step loop) records ~10 autograd nodes per step.
-:class:`ALIFSequence` runs the forward loop without autograd, keeps ``u``, ``b``, ``s`` per step, and
-back-propagates with one reverse loop of the adjoint equations below; the recurrent-weight gradient
-is one batched product at the end. Same equations as :func:`spiking_nr.neurons.alif_step`
-(``v = u - B``, ``s = H(v)``, surrogate ``sigma'(v)``), per step ``t``::
+The reference path (:meth:`SpikingLayer.forward` step loop) records ~10 autograd nodes per step
+and saves every intermediate. Here each layer is one :class:`torch.autograd.Function`:
 
-    dv_t  = g_s_t * sigma'(v_t)                       g_s_t: dL/ds_t from outputs and step t+1
+* forward: the input projection ``drive = x W_in^T + bias`` is one GEMM; the recurrence runs in a
+  numba kernel, parallel over batch lanes (lanes are independent), with the recurrent input
+  gathered from the rows of ``W_rec^T`` of the neurons that spiked (spikes are binary and sparse);
+* saved for backward: ``u`` and ``b`` per step (float), spikes and binary inputs as uint8;
+* backward: one reverse loop of the adjoint equations (element-wise work in numba, the recurrent
+  product ``da_t W_rec`` as one BLAS GEMM per step), weight gradients as one batched product.
+
+Same equations as :func:`spiking_nr.neurons.alif_step` (``v = u - B``, ``s = H(v)``, surrogate
+``sigma'(v)``); per step ``t``, with ``g_s_t = dL/ds_t`` from the layer's outputs and step ``t+1``::
+
+    dv_t  = g_s_t * sigma'(v_t)
     du_t  = dv_t + alpha * du_{t+1}
     dB_t  = -dv_t - s_{t-1} * du_t
     db_t  = beta * dB_t + rho * db_{t+1}
-    da_t  = (1 - alpha) * du_t                         a_t = drive_t + W_rec s_{t-1}
-    g_s_{t-1} += W_rec^T da_t + (1 - rho) * db_t - B_t * du_t
-    dalpha += du_t * (u_{t-1} - a_t);   drho += db_t * (b_{t-1} - s_{t-1})
+    g_s_{t-1} += W_rec^T (1 - alpha) du_t + (1 - rho) * db_t - B_t * du_t
+    drho += db_t * (b_{t-1} - s_{t-1})
+    dalpha += du_t * (u_{t-1} - a_t)                     a_t = x_t W_in^T + bias + W_rec s_{t-1}
 
-Gradients flow into the initial state too, so truncated BPTT across chunks is exact.
+``a_t`` is not stored: ``sum_t du_t a_t = (sum_j W_in * G_in + bias * sum du + sum_j W_rec * G_rec)``
+row by row, where ``G = du^T x`` are the products the weight gradients need anyway. Gradients flow
+into the initial state, so truncated BPTT across chunks is exact. The leaky readout
+``y_t = alpha y_{t-1} + (1 - alpha) d_t`` uses the same projection and adjoint, without spikes.
+
+CPU tensors in float32/float64 only; elsewhere :class:`~spiking_nr.network.SRNN` runs the reference
+step loop (which is also what the tests compare against).
 """
 
 from __future__ import annotations
 
+import math
+
+import numba
+import numpy as np
 import torch
+from numba import njit, prange
 
 from spiking_nr.surrogate import Surrogate
 
+__all__ = ["fused_supported", "alif_layer_sequence", "leaky_readout_sequence"]
 
-class ALIFSequence(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, drive, w_rec, alpha, rho, u0, b_state0, s0, b0: float, beta: float,  # type: ignore[override]
-                spike_fn: Surrogate):
-        n_steps = drive.shape[0]
-        u_all = torch.empty_like(drive)
-        b_all = torch.empty_like(drive)
-        s_all = torch.empty_like(drive)
-        a_all = torch.empty_like(drive)
-        u, b, s = u0, b_state0, s0
-        one_minus_alpha, one_minus_rho = 1.0 - alpha, 1.0 - rho
+# Surrogate pseudo-derivatives compiled for the kernels: name -> (id, parameter order). Equal to
+# spiking_nr.surrogate's torch definitions (tests/test_fast.py checks each).
+_SURROGATE_KERNELS = {
+    "multi_gaussian": (0, ("s", "h", "k", "gamma")),
+    "fast_sigmoid": (1, ("slope",)),
+    "triangle": (2, ("width",)),
+    "arctan": (3, ("alpha",)),
+}
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def fused_supported(x: torch.Tensor, spike_fn: Surrogate | None = None) -> bool:
+    """Whether the fused kernels can run ``x``: a CPU float32/float64 tensor, built-in surrogate."""
+    return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+            and (spike_fn is None or spike_fn.name in _SURROGATE_KERNELS))
+
+
+def _surrogate_params(spike_fn: Surrogate) -> tuple[int, np.ndarray]:
+    kind, order = _SURROGATE_KERNELS[spike_fn.name]
+    resolved = spike_fn.resolved_params
+    return kind, np.array([resolved[key] for key in order] + [0.0] * (4 - len(order)))
+
+
+@njit(cache=True, inline="always")
+def _normal(x, mu, sigma):
+    d = x - mu
+    return math.exp(-(d * d) / (2.0 * sigma * sigma)) * _INV_SQRT_2PI / sigma
+
+
+@njit(cache=True, inline="always")
+def _pseudo_derivative(x, kind, p):
+    if kind == 0:
+        s, h, k, gamma = p[0], p[1], p[2], p[3]
+        return gamma * ((1.0 + h) * _normal(x, 0.0, s) - h * _normal(x, s, k * s)
+                        - h * _normal(x, -s, k * s))
+    if kind == 1:
+        d = 1.0 + p[0] * abs(x)
+        return 1.0 / (d * d)
+    if kind == 2:
+        return max(0.0, 1.0 - abs(x) / p[0]) / p[0]
+    z = math.pi / 2.0 * p[0] * x
+    return (p[0] / 2.0) / (1.0 + z * z)
+
+
+@njit(cache=True)
+def _pseudo_derivative_array(x, kind, p, out):
+    flat_x, flat_out = x.ravel(), out.ravel()
+    for i in range(flat_x.size):
+        flat_out[i] = _pseudo_derivative(flat_x[i], kind, p)
+
+
+@njit(parallel=True, cache=True)
+def _alif_forward(drive, w_rec_t, has_rec, alpha, rho, b0, beta, u0, b_init, s0,
+                  s_out, u_out, b_out):
+    n_steps, batch, n = drive.shape
+    for lane in prange(batch):
+        u = u0[lane].copy()
+        b = b_init[lane].copy()
+        s = s0[lane].copy()
+        a = np.empty(n, drive.dtype)
         for t in range(n_steps):
-            a = drive[t] if w_rec is None else torch.addmm(drive[t], s, w_rec.t())
-            b = rho * b + one_minus_rho * s
-            threshold = b0 + beta * b
-            u = alpha * u + one_minus_alpha * a - threshold * s
-            s = (u > threshold).to(drive.dtype)
-            u_all[t], b_all[t], s_all[t], a_all[t] = u, b, s, a
-        ctx.save_for_backward(w_rec, alpha, rho, u0, b_state0, s0, u_all, b_all, s_all, a_all)
+            a[:] = drive[t, lane]
+            if has_rec:
+                for j in range(n):
+                    if s[j] != 0.0:
+                        sj = s[j]
+                        row = w_rec_t[j]
+                        for i in range(n):
+                            a[i] += sj * row[i]
+            for i in range(n):
+                b_new = rho[i] * b[i] + (1.0 - rho[i]) * s[i]
+                threshold = b0 + beta * b_new
+                u_new = alpha[i] * u[i] + (1.0 - alpha[i]) * a[i] - threshold * s[i]
+                spike = 1.0 if u_new - threshold > 0.0 else 0.0
+                u[i], b[i], s[i] = u_new, b_new, spike
+                u_out[t, lane, i], b_out[t, lane, i], s_out[t, lane, i] = u_new, b_new, spike
+
+
+@njit(parallel=True, cache=True)
+def _alif_surrogates(u_all, b_all, b0, beta, kind, p, out):
+    """``sigma'(u_t - B_t)`` for every step: no dependence on the reverse recursion, so it runs
+    in parallel before it (the pseudo-derivatives' exponentials dominate the backward's cost)."""
+    flat_u, flat_b, flat_out = u_all.ravel(), b_all.ravel(), out.ravel()
+    for i in prange(flat_u.size):
+        flat_out[i] = _pseudo_derivative(flat_u[i] - (b0 + beta * flat_b[i]), kind, p)
+
+
+@njit(cache=True)
+def _alif_backward(grad_s, grad_u_last, grad_b_last, surrogate, b_all, s_all, b_init, s0, w_rec,
+                   has_rec, alpha, rho, b0, beta, du_out):
+    """Reverse loop over steps (serial: a parallel launch per step costs more than the step);
+    fills ``du_out [T, B, N]``; returns grads of (s0, u0, b_init) and the per-neuron sums
+    ``sum_t db_t (b_{t-1} - s_{t-1})``."""
+    n_steps, batch, n = b_all.shape
+    du_acc = grad_u_last.copy()
+    db_acc = grad_b_last.copy()
+    carry = np.zeros((batch, n), b_all.dtype)
+    da = np.empty((batch, n), b_all.dtype)
+    db_b_prev = np.zeros(n, np.float64)
+    for t in range(n_steps - 1, -1, -1):
+        for lane in range(batch):
+            for i in range(n):
+                if t > 0:
+                    b_prev, s_prev = b_all[t - 1, lane, i], float(s_all[t - 1, lane, i])
+                else:
+                    b_prev, s_prev = b_init[lane, i], s0[lane, i]
+                threshold = b0 + beta * b_all[t, lane, i]
+                dv = (grad_s[t, lane, i] + carry[lane, i]) * surrogate[t, lane, i]
+                du = dv + du_acc[lane, i]
+                db = db_acc[lane, i] - beta * (dv + s_prev * du)
+                du_out[t, lane, i] = du
+                da[lane, i] = (1.0 - alpha[i]) * du
+                carry[lane, i] = (1.0 - rho[i]) * db - threshold * du
+                db_b_prev[i] += db * (b_prev - s_prev)
+                du_acc[lane, i] = alpha[i] * du
+                db_acc[lane, i] = rho[i] * db
+        if has_rec:
+            carry += np.dot(da, w_rec)
+    return carry, du_acc, db_acc, db_b_prev
+
+
+@njit(parallel=True, cache=True)
+def _leaky_forward(drive, alpha, y0, y_out):
+    n_steps, batch, n = drive.shape
+    for lane in prange(batch):
+        y = y0[lane].copy()
+        for t in range(n_steps):
+            for i in range(n):
+                y[i] = alpha[i] * y[i] + (1.0 - alpha[i]) * drive[t, lane, i]
+                y_out[t, lane, i] = y[i]
+
+
+@njit(parallel=True, cache=True)
+def _leaky_backward(grad_y, grad_y_last, alpha, y_all, y0, g_out):
+    """``g_t = dL/dy_t`` accumulated backwards into ``g_out``; returns (grad y0, sum g_t y_{t-1})."""
+    n_steps, batch, n = grad_y.shape
+    acc = grad_y_last.copy()
+    g_y_prev = np.zeros((batch, n), np.float64)
+    for lane in prange(batch):
+        for t in range(n_steps - 1, -1, -1):
+            for i in range(n):
+                g = grad_y[t, lane, i] + acc[lane, i]
+                g_out[t, lane, i] = g
+                g_y_prev[lane, i] += g * (y_all[t - 1, lane, i] if t > 0 else y0[lane, i])
+                acc[lane, i] = alpha[i] * g
+    return acc, g_y_prev.sum(axis=0)
+
+
+@njit(parallel=True, cache=True)
+def _pack_binary(x, out):
+    """Copy ``x`` into uint8 ``out`` if every value is 0 or 1; returns whether it was binary."""
+    flat_x, flat_out = x.ravel(), out.ravel()
+    size = flat_x.size
+    chunk = 1 << 16
+    n_chunks = (size + chunk - 1) // chunk
+    ok = np.ones(n_chunks, np.bool_)
+    for c in prange(n_chunks):
+        for i in range(c * chunk, min(size, (c + 1) * chunk)):
+            value = flat_x[i]
+            if value == 0.0:
+                flat_out[i] = 0
+            elif value == 1.0:
+                flat_out[i] = 1
+            else:
+                ok[c] = False
+                break
+    return ok.all()
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().contiguous().numpy()
+
+
+def _set_threads() -> None:
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
+def _compact(x: torch.Tensor) -> torch.Tensor:
+    """A uint8 copy of ``x`` when it is binary (spikes: 8x smaller to keep), else ``x`` itself."""
+    packed = torch.empty(x.shape, dtype=torch.uint8)
+    return packed if _pack_binary(_numpy(x), packed.numpy()) else x
+
+
+def _flat(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(-1, t.shape[-1])
+
+
+def _projection_backward(g: torch.Tensor, x_kept: torch.Tensor, weight: torch.Tensor,
+                         bias: torch.Tensor | None, decay: torch.Tensor,
+                         needs: tuple[bool, bool, bool]):
+    """Gradients of ``drive = x W^T + bias`` fed through ``(1 - decay) * drive``, given
+    ``g = dL/d(state) [T, B, N]``. Returns (grad x, grad W, grad bias, sum_t g_t drive_t [N])."""
+    g2 = _flat(g)
+    x2 = _flat(x_kept).to(g.dtype)
+    gain = 1.0 - decay
+    g_x = g_w = g_b = None
+    product = g2.t() @ x2                                   # G = g^T x   [N, N_in]
+    g_sum = g2.sum(0)
+    g_drive = (weight * product).sum(1) + (0.0 if bias is None else bias * g_sum)
+    if needs[1]:
+        g_w = gain.unsqueeze(1) * product
+    if bias is not None and needs[2]:
+        g_b = gain * g_sum
+    if needs[0]:
+        g_x = ((g2 * gain) @ weight).reshape(*g.shape[:-1], weight.shape[1])
+    return g_x, g_w, g_b, g_drive
+
+
+class _ALIFLayer(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, w_in, bias, w_rec, alpha, rho, u0, b_state0, s0,  # type: ignore[override]
+                b0: float, beta: float, spike_fn: Surrogate):
+        _set_threads()
+        n_steps, batch, _ = x.shape
+        n = w_in.shape[0]
+        drive = torch.addmm(bias, _flat(x), w_in.t()) if bias is not None else _flat(x) @ w_in.t()
+        drive = drive.reshape(n_steps, batch, n)
+        has_rec = w_rec is not None
+        w_rec_t = _numpy(w_rec.t()) if has_rec else np.zeros((0, n), drive.numpy().dtype)
+        s_all, u_all, b_all = (torch.empty_like(drive) for _ in range(3))
+        _alif_forward(drive.numpy(), w_rec_t, has_rec, _numpy(alpha), _numpy(rho), b0, beta,
+                      _numpy(u0), _numpy(b_state0), _numpy(s0),
+                      s_all.numpy(), u_all.numpy(), b_all.numpy())
+        ctx.save_for_backward(_compact(x), w_in, bias, w_rec, alpha, rho, u0, b_state0, s0,
+                              u_all, b_all, s_all.to(torch.uint8))
         ctx.constants = (b0, beta, spike_fn)
-        return s_all, u, b
+        u_last, b_last = u_all[-1].clone(), b_all[-1].clone()
+        return s_all, u_last, b_last
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_u_last, grad_b_last):  # type: ignore[override]
-        w_rec, alpha, rho, u0, b_state0, s0, u_all, b_all, s_all, a_all = ctx.saved_tensors
+        _set_threads()
+        x_kept, w_in, bias, w_rec, alpha, rho, u0, b_state0, s0, u_all, b_all, s_kept = \
+            ctx.saved_tensors
         b0, beta, spike_fn = ctx.constants
-        n_steps = u_all.shape[0]
+        kind, params = _surrogate_params(spike_fn)
         zeros = torch.zeros_like(u0)
-        du_acc = zeros if grad_u_last is None else grad_u_last
-        db_acc = zeros if grad_b_last is None else grad_b_last
-        carry = zeros
-        if grad_spikes is None:
-            grad_spikes = torch.zeros_like(u_all)
-        # Everything that does not depend on the reverse recursion is computed for all steps at once.
-        threshold_all = b0 + beta * b_all
-        surrogate_all = spike_fn.grad(u_all - threshold_all)
-        s_prev_all = torch.cat([s0.unsqueeze(0), s_all[:-1]])
-        grad_a = torch.empty_like(u_all)
+        grad_spikes = torch.zeros_like(u_all) if grad_spikes is None else grad_spikes
         du_all = torch.empty_like(u_all)
-        db_all = torch.empty_like(u_all)
-        one_minus_alpha, one_minus_rho = 1.0 - alpha, 1.0 - rho
-        for t in range(n_steps - 1, -1, -1):
-            dv = (grad_spikes[t] + carry) * surrogate_all[t]
-            du = dv + du_acc
-            db = db_acc - beta * (dv + s_prev_all[t] * du)
-            da = one_minus_alpha * du
-            grad_a[t], du_all[t], db_all[t] = da, du, db
-            carry = one_minus_rho * db - threshold_all[t] * du
-            if w_rec is not None:
-                carry = torch.addmm(carry, da, w_rec)
-            du_acc = alpha * du
-            db_acc = rho * db
-        u_prev_all = torch.cat([u0.unsqueeze(0), u_all[:-1]])
-        b_prev_all = torch.cat([b_state0.unsqueeze(0), b_all[:-1]])
-        grad_alpha = (du_all * (u_prev_all - a_all)).sum((0, 1))
-        grad_rho = (db_all * (b_prev_all - s_prev_all)).sum((0, 1))
-        grad_w_rec = None
-        if w_rec is not None and ctx.needs_input_grad[1]:
-            grad_w_rec = grad_a.reshape(-1, grad_a.shape[-1]).t() @ s_prev_all.reshape(-1, grad_a.shape[-1])
-        return grad_a, grad_w_rec, grad_alpha, grad_rho, du_acc, db_acc, carry, None, None, None
+        has_rec = w_rec is not None
+        surrogate = torch.empty_like(u_all)
+        _alif_surrogates(u_all.numpy(), b_all.numpy(), b0, beta, kind, params, surrogate.numpy())
+        g_s0, g_u0, g_b0, db_b_prev = _alif_backward(
+            _numpy(grad_spikes), _numpy(zeros if grad_u_last is None else grad_u_last),
+            _numpy(zeros if grad_b_last is None else grad_b_last), surrogate.numpy(),
+            b_all.numpy(), s_kept.numpy(), _numpy(b_state0), _numpy(s0),
+            _numpy(w_rec) if has_rec else np.zeros((1, 1), u_all.numpy().dtype), has_rec,
+            _numpy(alpha), _numpy(rho), b0, beta, du_all.numpy())
+        del surrogate
+        u_prev = torch.cat([u0.unsqueeze(0), u_all[:-1]])
+        du_u_prev = (du_all * u_prev).sum((0, 1))
+        del u_prev
+        g_x, g_w_in, g_bias, g_drive = _projection_backward(
+            du_all, x_kept, w_in, bias, alpha, ctx.needs_input_grad[:3])
+        g_w_rec = None
+        if has_rec:
+            s_prev = torch.cat([s0.unsqueeze(0), s_kept[:-1].to(u_all.dtype)])
+            _, g_w_rec, _, g_rec_drive = _projection_backward(
+                du_all, s_prev, w_rec, None, alpha, (False, ctx.needs_input_grad[3], False))
+            g_drive = g_drive + g_rec_drive
+        as_tensor = torch.from_numpy
+        grad_alpha = du_u_prev - g_drive
+        grad_rho = as_tensor(db_b_prev).to(u_all.dtype)
+        return (g_x, g_w_in, g_bias, g_w_rec, grad_alpha, grad_rho, as_tensor(g_u0),
+                as_tensor(g_b0), as_tensor(g_s0), None, None, None)
 
 
-def alif_sequence(drive: torch.Tensor, w_rec: torch.Tensor | None, alpha: torch.Tensor,
-                  rho: torch.Tensor, u0: torch.Tensor, b_state0: torch.Tensor, s0: torch.Tensor,
-                  b0: float, beta: float, spike_fn: Surrogate):
-    """Run an ALIF layer over ``drive [T, B, N]`` (= ``W_in x + bias``); returns
-    ``(spikes [T, B, N], u_T, b_T)``. Equal to the step loop of ``alif_step``."""
-    return ALIFSequence.apply(drive, w_rec, alpha, rho, u0, b_state0, s0, float(b0), float(beta),
-                              spike_fn)
+class _LeakyReadout(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, h, weight, bias, alpha, y0):  # type: ignore[override]
+        _set_threads()
+        n_steps, batch, _ = h.shape
+        drive = torch.addmm(bias, _flat(h), weight.t()).reshape(n_steps, batch, weight.shape[0])
+        y_all = torch.empty_like(drive)
+        _leaky_forward(drive.numpy(), _numpy(alpha), _numpy(y0), y_all.numpy())
+        ctx.save_for_backward(_compact(h), weight, bias, alpha, y0, y_all)
+        return y_all
+
+    @staticmethod
+    def backward(ctx, grad_y):  # type: ignore[override]
+        _set_threads()
+        h_kept, weight, bias, alpha, y0, y_all = ctx.saved_tensors
+        g_all = torch.empty_like(y_all)
+        g_y0, g_y_prev = _leaky_backward(_numpy(grad_y), np.zeros(y0.shape, y_all.numpy().dtype),
+                                         _numpy(alpha), y_all.numpy(), _numpy(y0), g_all.numpy())
+        g_h, g_w, g_b, g_drive = _projection_backward(g_all, h_kept, weight, bias, alpha,
+                                                      ctx.needs_input_grad[:3])
+        grad_alpha = torch.from_numpy(g_y_prev).to(y_all.dtype) - g_drive
+        return g_h, g_w, g_b, grad_alpha, torch.from_numpy(g_y0)
+
+
+def alif_layer_sequence(x: torch.Tensor, w_in: torch.Tensor, bias: torch.Tensor | None,
+                        w_rec: torch.Tensor | None, alpha: torch.Tensor, rho: torch.Tensor,
+                        u0: torch.Tensor, b_state0: torch.Tensor, s0: torch.Tensor, b0: float,
+                        beta: float, spike_fn: Surrogate):
+    """ALIF layer over ``x [T, B, N_in]``: drive ``x W_in^T + bias``, optional recurrence
+    ``W_rec [N, N]``, decays ``alpha, rho [N]``, state ``[B, N]``. Returns
+    ``(spikes [T, B, N], u_T, b_T)``; equal to the step loop of ``alif_step``."""
+    return _ALIFLayer.apply(x, w_in, bias, w_rec, alpha, rho, u0, b_state0, s0, float(b0),
+                            float(beta), spike_fn)
+
+
+def leaky_readout_sequence(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                           alpha: torch.Tensor, y0: torch.Tensor) -> torch.Tensor:
+    """Leaky readout ``y_t = alpha y_{t-1} + (1 - alpha)(h_t W^T + bias)`` over ``h [T, B, N]``;
+    returns ``y [T, B, C]`` (the final state is ``y[-1]``)."""
+    return _LeakyReadout.apply(h, weight, bias, alpha, y0)

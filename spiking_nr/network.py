@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from spiking_nr._checks import check_batch, check_sequence
-from spiking_nr.fast import alif_sequence
+from spiking_nr.fast import alif_layer_sequence, fused_supported, leaky_readout_sequence
 from spiking_nr.neurons.alif import (
     ALIFParameters,
     ALIFState,
@@ -74,7 +74,7 @@ class SRNNConfig:
     tau_out_init: tuple[float, float] = (20.0, 5.0)
     learn_tau: bool = True
     seed: int | None = 0
-    impl: str = "auto"  # "auto" = fused ALIF recurrence where it applies, "reference" = step loop
+    impl: str = "auto"  # "auto": fused CPU layers (spiking_nr.fast) where they apply; "reference": step loop
 
     def __post_init__(self) -> None:
         for name in ("input_size", "output_size"):
@@ -195,12 +195,21 @@ class SpikingLayer(nn.Module):
                 record: bool = False):
         """``x [T, B, N_in]`` -> spikes ``[T, B, N]``, final state, optional (u, threshold) traces."""
         params = self.neuron_parameters()
+        if (self.impl == "auto" and reset_mask is None and not record
+                and fused_supported(x, self.spike_fn)):
+            w_rec = None if self.rec is None else self.rec.weight
+            if isinstance(params, ALIFParameters):
+                spikes, u, b = alif_layer_sequence(
+                    x, self.fc.weight, self.fc.bias, w_rec, params.alpha, params.rho, state.u,
+                    state.b, state.s, params.b0, params.beta, self.spike_fn)
+                return spikes, ALIFState(u, b, spikes[-1]), None
+            # LIF is ALIF without adaptation (beta = 0: the threshold stays at v_th).
+            no_adaptation = torch.zeros_like(state.u)
+            spikes, u, _ = alif_layer_sequence(
+                x, self.fc.weight, self.fc.bias, w_rec, params.alpha, torch.zeros_like(params.alpha),
+                state.u, no_adaptation, state.s, params.v_th, 0.0, self.spike_fn)
+            return spikes, LIFState(u, spikes[-1]), None
         drive = self.fc(x)  # one GEMM for all T: the input projection has no time dependence
-        if self.impl == "auto" and self.neuron == "alif" and reset_mask is None and not record:
-            spikes, u, b = alif_sequence(drive, None if self.rec is None else self.rec.weight,
-                                         params.alpha, params.rho, state.u, state.b, state.s,
-                                         params.b0, params.beta, self.spike_fn)
-            return spikes, ALIFState(u, b, spikes[-1]), None
         spikes, voltages, thresholds = [], [], []
         for t in range(x.shape[0]):
             state = _zero_where(None if reset_mask is None else reset_mask[t], state)
@@ -224,8 +233,10 @@ class LeakyReadout(nn.Module):
     """Dense projection into leaky integrators; the per-step output is the integrator value."""
 
     def __init__(self, input_size: int, output_size: int, tau_init: tuple[float, float],
-                 learn_tau: bool, generator: torch.Generator | None = None) -> None:
+                 learn_tau: bool, generator: torch.Generator | None = None,
+                 impl: str = "auto") -> None:
         super().__init__()
+        self.impl = impl
         self.fc = nn.Linear(input_size, output_size)
         self.tau = TimeConstants(output_size, tau_init, learn_tau, generator)
         bound = math.sqrt(6.0 / (input_size + output_size))
@@ -239,6 +250,9 @@ class LeakyReadout(nn.Module):
     def forward(self, h: torch.Tensor, state: ReadoutState,
                 reset_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, ReadoutState]:
         params = self.neuron_parameters()
+        if self.impl == "auto" and reset_mask is None and fused_supported(h):
+            y = leaky_readout_sequence(h, self.fc.weight, self.fc.bias, params.alpha, state.y)
+            return y, ReadoutState(y[-1])
         drive = self.fc(h)
         outputs = []
         for t in range(h.shape[0]):
@@ -268,7 +282,7 @@ class SRNN(nn.Module):
             size = layer_config.size
         self.layers = nn.ModuleList(layers)
         self.readout = LeakyReadout(size, config.output_size, config.tau_out_init,
-                                    config.learn_tau, generator)
+                                    config.learn_tau, generator, config.impl)
 
     @property
     def input_size(self) -> int:
@@ -314,6 +328,15 @@ class SRNN(nn.Module):
         y, readout_state = self.readout(h, state.readout, reset_mask)
         recording = Recording(tuple(spikes), tuple(voltages), tuple(thresholds)) if record else None
         return SRNNOutput(y, SRNNState(tuple(new_layer_states), readout_state), recording)
+
+    def stepper(self, batch: int = 1, state: SRNNState | None = None, **kwargs: Any):
+        """A :class:`spiking_nr.streaming.SRNNStepper`: low-latency inference one step at a time.
+
+        It snapshots the parameters now: make a new one after training.
+        """
+        from spiking_nr.streaming import SRNNStepper
+
+        return SRNNStepper(self, batch, state, **kwargs)
 
     def _check_state(self, state: SRNNState, batch: int) -> None:
         if not isinstance(state, SRNNState) or len(state.layers) != len(self.layers):

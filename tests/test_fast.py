@@ -2,16 +2,19 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from spiking_nr import SRNN, LayerConfig, SRNNConfig
+from spiking_nr.fast import _pseudo_derivative_array, _surrogate_params, fused_supported
 from spiking_nr.state import detach_state
+from spiking_nr.surrogate import SURROGATES, Surrogate
 
 
-def _pair(surrogate="multi_gaussian", recurrent=True, seed=0, dtype=torch.float64):
+def _pair(surrogate="multi_gaussian", recurrent=True, seed=0, dtype=torch.float64, neuron="alif"):
     config = SRNNConfig(input_size=7, output_size=3, surrogate=surrogate, seed=seed,
-                        layers=(LayerConfig(13, recurrent), LayerConfig(9, True)))
+                        layers=(LayerConfig(13, recurrent, neuron), LayerConfig(9, True, neuron)))
     fast = SRNN(config).to(dtype)
     ref = SRNN(dataclasses.replace(config, impl="reference")).to(dtype)
     ref.load_state_dict(fast.state_dict())
@@ -20,8 +23,9 @@ def _pair(surrogate="multi_gaussian", recurrent=True, seed=0, dtype=torch.float6
 
 @pytest.mark.parametrize("surrogate", ["multi_gaussian", "fast_sigmoid", "triangle", "arctan"])
 @pytest.mark.parametrize("recurrent", [True, False])
-def test_fused_equals_reference_forward_and_gradients(surrogate, recurrent):
-    fast, ref = _pair(surrogate, recurrent)
+@pytest.mark.parametrize("neuron", ["alif", "lif"])
+def test_fused_equals_reference_forward_and_gradients(surrogate, recurrent, neuron):
+    fast, ref = _pair(surrogate, recurrent, neuron=neuron)
     x = torch.rand(80, 4, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 3
     outs = []
     for model in (fast, ref):
@@ -53,15 +57,39 @@ def test_float32_tbptt_gradients_match():
         assert rel < 1e-5, (name, float(rel))
 
 
+def test_binary_spike_input_gives_reference_gradients():
+    """Binary inputs and hidden spikes are kept as uint8 for backward: same gradients."""
+    fast, ref = _pair(seed=5)
+    x = (torch.rand(60, 3, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+         < 0.3).double()
+    for model in (fast, ref):
+        model(x).output.square().sum().backward()
+    for (name, a), (_, b) in zip(fast.named_parameters(), ref.named_parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12, msg=name)
+
+
+@pytest.mark.parametrize("name", sorted(SURROGATES))
+def test_compiled_pseudo_derivatives_equal_the_torch_definitions(name):
+    spike_fn = Surrogate(name)
+    x = torch.linspace(-3, 3, 1001, dtype=torch.float64)
+    out = np.empty(x.shape)
+    kind, params = _surrogate_params(spike_fn)
+    _pseudo_derivative_array(x.numpy(), kind, params, out)
+    np.testing.assert_allclose(out, spike_fn.grad(x).numpy(), rtol=1e-12, atol=1e-15)
+
+
 def test_dispatch_uses_the_fused_path_only_where_it_applies():
-    fast, _ = _pair()
+    fast, ref = _pair()
     x = torch.rand(5, 2, 7, dtype=torch.float64)
-    out = fast(x)
-    assert "ALIFSequence" in type(out.output.grad_fn).__name__ or out.output.grad_fn is not None
-    spikes_node = fast.layers[0](fast.layers[0].fc.weight.new_zeros(3, 2, 7),
-                                 fast.layers[0].initial_state(2, x))[0].grad_fn
-    assert "ALIFSequence" in type(spikes_node).__name__
+    assert type(fast(x).output.grad_fn).__name__ == "_LeakyReadoutBackward"
+    spikes_node = fast.layers[0](x, fast.layers[0].initial_state(2, x))[0].grad_fn
+    assert type(spikes_node).__name__ == "_ALIFLayerBackward"
+    assert type(ref(x).output.grad_fn).__name__ != "_LeakyReadoutBackward"
     recorded = fast(x, record=True)  # recording needs the per-step traces: reference loop
     assert recorded.record is not None
+    reset = torch.zeros(5, 2, dtype=torch.bool)
+    reset[2, 0] = True  # resets need the step loop too, and give the reference's result
+    torch.testing.assert_close(fast(x, reset_mask=reset).output, ref(x, reset_mask=reset).output)
+    assert not fused_supported(x.half()) and fused_supported(x.float())
     with pytest.raises(ValueError, match="impl"):
         SRNNConfig(input_size=2, output_size=2, impl="turbo")
