@@ -1,8 +1,10 @@
 """Numba kernels: one layer over a chunk of steps, Lava timing, fixed or float arithmetic.
 
-``spikes_in [T, B, N_in]`` are the source's outputs (undelayed); the dense connection delivers
-``spikes_in[t-1]`` at step ``t`` (``pending`` holds the last source step of the previous chunk).
-Binary inputs are gathered sparsely: only active input rows are added.
+``spikes_in [T, B, N_in]`` are the source's outputs (undelayed, binary); the dense connection
+delivers ``spikes_in[t-1]`` at step ``t``. ``pending [B, N_in]`` holds the last source step of the
+previous chunk and is updated in place to ``spikes_in[T-1]``, like the neuron state, so a chunk of
+one step (``T = 1``, what :meth:`CPUSimulator.step` runs) continues the stream exactly.
+Binary inputs are gathered sparsely: only the weight rows of active inputs are added.
 """
 
 from __future__ import annotations
@@ -43,13 +45,18 @@ def _wrap24(x: np.int64) -> np.int64:
 
 @numba.njit(cache=True, inline="always")
 def _dense_input(a, spikes_in, pending, bi, t, w_t):
-    """a += W x_delayed: the dense connection delivers the source's previous step (sparse gather)."""
+    """a = W x_delayed: the dense connection delivers the source's previous step (sparse gather).
+
+    At the chunk's last step, ``pending[bi]`` takes the source's current step (for the next chunk).
+    """
     a[:] = 0
-    for j in range(spikes_in.shape[2]):
-        src = pending[bi, j] if t == 0 else spikes_in[t - 1, bi, j]
-        if src != 0:
+    src = pending[bi] if t == 0 else spikes_in[t - 1, bi]
+    for j in range(src.shape[0]):
+        if src[j] != 0:
             for i in range(a.shape[0]):
-                a[i] += w_t[j, i] * src
+                a[i] += w_t[j, i]
+    if t == spikes_in.shape[0] - 1:
+        pending[bi] = spikes_in[t, bi]
 
 
 @numba.njit(cache=True, inline="always")
@@ -262,15 +269,48 @@ def atrlif_float_layer(spikes_in, pending, w_t, w_rec_t, has_rec, bias, di, dv, 
                 out_v[t, bi, k] = vv
 
 
-# Spiking-layer dispatch: (model, mode) -> kernel, and the state arrays each kernel takes after
-# the parameters (in NEURON_PARAMS order), before (out_s, out_v, out_th).
+@numba.njit(cache=True)
+def load_binary(x, out):
+    """Copy spikes ``x`` (any shape, layout, numeric dtype) into C-contiguous ``out`` of the same size.
+
+    Returns whether every value is 0 or 1 (False also for NaN/inf); ``out`` is scratch then.
+    """
+    flat = out.reshape(-1)
+    bad = False
+    k = 0
+    for v in x.flat:
+        bad |= (v != 0) & (v != 1)
+        flat[k] = v
+        k += 1
+    return not bad
+
+
+@numba.njit(cache=True)
+def load_events(indices, out):
+    """Write the binary row ``out [N]``: 1 at ``indices`` (repeats allowed), 0 elsewhere.
+
+    Returns whether every index lies in ``[0, N)``; ``out`` is scratch otherwise.
+    """
+    out[:] = 0
+    for k in indices:
+        if k < 0 or k >= out.shape[0]:
+            return False
+        out[k] = 1
+    return True
+
+
+# Layer dispatch: (model, mode) -> kernel. Every kernel takes ``(spikes_in, pending, w_t, ...)``:
+# spiking ones ``w_rec_t, has_rec, bias``, the parameters (NEURON_PARAMS order), the state arrays
+# (STATE_VARS order), then ``out_s, out_v, out_th``; the readout ``bias, alpha, y, out_y``.
 SPIKING_KERNELS = {
     ("alif_yin", "fixed"): alif_fixed_layer, ("alif_yin", "float"): alif_float_layer,
     ("cuba_lif", "fixed"): cuba_fixed_layer, ("cuba_lif", "float"): cuba_float_layer,
     ("atrlif", "fixed"): atrlif_fixed_layer, ("atrlif", "float"): atrlif_float_layer,
 }
+LAYER_KERNELS = {**SPIKING_KERNELS, ("readout", "fixed"): readout_fixed_layer,
+                 ("readout", "float"): readout_float_layer}
 STATE_VARS = {"alif_yin": ("u", "b", "s"), "cuba_lif": ("i", "u", "s"),
-              "atrlif": ("i", "u", "b", "r", "s")}
+              "atrlif": ("i", "u", "b", "r", "s"), "readout": ("u",)}
 
 
 def initial_state(model: str, params: dict[str, np.ndarray], mode: str, batch: int) -> dict[str, np.ndarray]:
