@@ -67,17 +67,18 @@ def _surrogate_params(spike_fn: Surrogate) -> tuple[int, np.ndarray]:
 
 
 @njit(cache=True, inline="always")
-def _normal(x, mu, sigma):
-    d = x - mu
-    return math.exp(-(d * d) / (2.0 * sigma * sigma)) * _INV_SQRT_2PI / sigma
-
-
-@njit(cache=True, inline="always")
 def _pseudo_derivative(x, kind, p):
     if kind == 0:
+        # N(x; s, w) + N(x; -s, w) = N(x; 0, w) exp(-s^2/2w^2) 2 cosh(x s / w^2): two exponentials
+        # instead of three (they are most of the backward's element-wise cost).
         s, h, k, gamma = p[0], p[1], p[2], p[3]
-        return gamma * ((1.0 + h) * _normal(x, 0.0, s) - h * _normal(x, s, k * s)
-                        - h * _normal(x, -s, k * s))
+        wide = k * s
+        sides = 0.0
+        if abs(x) < 40.0 * wide:  # beyond, the side terms underflow (and cosh would overflow)
+            e = math.exp(x * s / (wide * wide))
+            sides = math.exp(-(x * x + s * s) / (2.0 * wide * wide)) * (e + 1.0 / e) / wide
+        return gamma * _INV_SQRT_2PI * ((1.0 + h) * math.exp(-(x * x) / (2.0 * s * s)) / s
+                                        - h * sides)
     if kind == 1:
         d = 1.0 + p[0] * abs(x)
         return 1.0 / (d * d)
@@ -95,21 +96,33 @@ def _pseudo_derivative_array(x, kind, p, out):
 
 
 @njit(parallel=True, cache=True)
-def _alif_forward(drive, w_rec_t, has_rec, alpha, rho, b0, beta, u0, b_init, s0,
-                  s_out, u_out, b_out):
-    n_steps, batch, n = drive.shape
+def _alif_forward(drive, x_mask, w_in_t, bias, use_mask, w_rec_t, has_rec, alpha, rho, b0, beta,
+                  u0, b_init, s0, s_out, u_out, b_out):
+    """Lanes in parallel. The drive is ``drive[t, lane]``, or, for binary inputs (``use_mask``),
+    ``bias`` plus the rows of ``W_in^T`` of the inputs that are on (``x_mask`` uint8)."""
+    n_steps, batch, n = s_out.shape
+    n_in = w_in_t.shape[0]
     for lane in prange(batch):
         u = u0[lane].copy()
         b = b_init[lane].copy()
         s = s0[lane].copy()
-        a = np.empty(n, drive.dtype)
+        a = np.empty(n, s_out.dtype)
         for t in range(n_steps):
-            a[:] = drive[t, lane]
+            if use_mask:
+                for i in range(n):
+                    a[i] = bias[i]
+                for j in range(n_in):
+                    if x_mask[t, lane, j]:
+                        row = w_in_t[j]
+                        for i in range(n):
+                            a[i] += row[i]
+            else:
+                for i in range(n):
+                    a[i] = drive[t, lane, i]
             if has_rec:
                 for j in range(n):
                     if s[j] != 0.0:
-                        sj = s[j]
-                        row = w_rec_t[j]
+                        sj, row = s[j], w_rec_t[j]
                         for i in range(n):
                             a[i] += sj * row[i]
             for i in range(n):
@@ -122,6 +135,27 @@ def _alif_forward(drive, w_rec_t, has_rec, alpha, rho, b0, beta, u0, b_init, s0,
 
 
 @njit(parallel=True, cache=True)
+def _masked_outer(g, mask, n_blocks, out):
+    """``out[j] = sum of g[r] over rows r with mask[r, j]``: ``G^T = mask^T g`` for binary
+    ``mask [R, M]`` (uint8) and ``g [R, N]``, without a dense product. Threads own column blocks."""
+    rows, m = mask.shape
+    n = g.shape[1]
+    block = (m + n_blocks - 1) // n_blocks
+    for k in prange(n_blocks):
+        lo, hi = k * block, min(m, (k + 1) * block)
+        for j in range(lo, hi):
+            for i in range(n):
+                out[j, i] = 0.0
+        for r in range(rows):
+            g_row = g[r]
+            for j in range(lo, hi):
+                if mask[r, j]:
+                    out_row = out[j]
+                    for i in range(n):
+                        out_row[i] += g_row[i]
+
+
+@njit(parallel=True, cache=True)
 def _alif_surrogates(u_all, b_all, b0, beta, kind, p, out):
     """``sigma'(u_t - B_t)`` for every step: no dependence on the reverse recursion, so it runs
     in parallel before it (the pseudo-derivatives' exponentials dominate the backward's cost)."""
@@ -131,24 +165,27 @@ def _alif_surrogates(u_all, b_all, b0, beta, kind, p, out):
 
 
 @njit(cache=True)
-def _alif_backward(grad_s, grad_u_last, grad_b_last, surrogate, b_all, s_all, b_init, s0, w_rec,
-                   has_rec, alpha, rho, b0, beta, du_out):
+def _alif_backward(grad_s, grad_u_last, grad_b_last, surrogate, u_all, b_all, s_all, u0, b_init,
+                   s0, w_rec, has_rec, alpha, rho, b0, beta, du_out):
     """Reverse loop over steps (serial: a parallel launch per step costs more than the step);
     fills ``du_out [T, B, N]``; returns grads of (s0, u0, b_init) and the per-neuron sums
-    ``sum_t db_t (b_{t-1} - s_{t-1})``."""
+    ``sum du_t``, ``sum du_t u_{t-1}``, ``sum db_t (b_{t-1} - s_{t-1})``."""
     n_steps, batch, n = b_all.shape
     du_acc = grad_u_last.copy()
     db_acc = grad_b_last.copy()
     carry = np.zeros((batch, n), b_all.dtype)
     da = np.empty((batch, n), b_all.dtype)
+    du_sum = np.zeros(n, np.float64)
+    du_u_prev = np.zeros(n, np.float64)
     db_b_prev = np.zeros(n, np.float64)
     for t in range(n_steps - 1, -1, -1):
         for lane in range(batch):
             for i in range(n):
                 if t > 0:
-                    b_prev, s_prev = b_all[t - 1, lane, i], float(s_all[t - 1, lane, i])
+                    u_prev, b_prev, s_prev = (u_all[t - 1, lane, i], b_all[t - 1, lane, i],
+                                              float(s_all[t - 1, lane, i]))
                 else:
-                    b_prev, s_prev = b_init[lane, i], s0[lane, i]
+                    u_prev, b_prev, s_prev = u0[lane, i], b_init[lane, i], s0[lane, i]
                 threshold = b0 + beta * b_all[t, lane, i]
                 dv = (grad_s[t, lane, i] + carry[lane, i]) * surrogate[t, lane, i]
                 du = dv + du_acc[lane, i]
@@ -156,12 +193,14 @@ def _alif_backward(grad_s, grad_u_last, grad_b_last, surrogate, b_all, s_all, b_
                 du_out[t, lane, i] = du
                 da[lane, i] = (1.0 - alpha[i]) * du
                 carry[lane, i] = (1.0 - rho[i]) * db - threshold * du
+                du_sum[i] += du
+                du_u_prev[i] += du * u_prev
                 db_b_prev[i] += db * (b_prev - s_prev)
                 du_acc[lane, i] = alpha[i] * du
                 db_acc[lane, i] = rho[i] * db
         if has_rec:
             carry += np.dot(da, w_rec)
-    return carry, du_acc, db_acc, db_b_prev
+    return carry, du_acc, db_acc, du_sum, du_u_prev, db_b_prev
 
 
 @njit(parallel=True, cache=True)
@@ -232,15 +271,20 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
 
 def _projection_backward(g: torch.Tensor, x_kept: torch.Tensor, weight: torch.Tensor,
                          bias: torch.Tensor | None, decay: torch.Tensor,
-                         needs: tuple[bool, bool, bool]):
+                         needs: tuple[bool, bool, bool], g_sum: torch.Tensor | None = None):
     """Gradients of ``drive = x W^T + bias`` fed through ``(1 - decay) * drive``, given
-    ``g = dL/d(state) [T, B, N]``. Returns (grad x, grad W, grad bias, sum_t g_t drive_t [N])."""
+    ``g = dL/d(state) [T, B, N]`` and the inputs as kept by :func:`_compact`; ``needs``: which of
+    (x, W, bias) need gradients. Returns (grad x, grad W, grad bias, sum_t g_t drive_t [N])."""
     g2 = _flat(g)
-    x2 = _flat(x_kept).to(g.dtype)
     gain = 1.0 - decay
     g_x = g_w = g_b = None
-    product = g2.t() @ x2                                   # G = g^T x   [N, N_in]
-    g_sum = g2.sum(0)
+    if x_kept.dtype == torch.uint8:
+        product_t = torch.empty(x_kept.shape[-1], g2.shape[1], dtype=g.dtype)
+        _masked_outer(g2.numpy(), _flat(x_kept).numpy(), numba.get_num_threads(), product_t.numpy())
+        product = product_t.t()                              # G = g^T x   [N, N_in]
+    else:
+        product = g2.t() @ _flat(x_kept)
+    g_sum = g2.sum(0) if g_sum is None else g_sum
     g_drive = (weight * product).sum(1) + (0.0 if bias is None else bias * g_sum)
     if needs[1]:
         g_w = gain.unsqueeze(1) * product
@@ -258,15 +302,23 @@ class _ALIFLayer(torch.autograd.Function):
         _set_threads()
         n_steps, batch, _ = x.shape
         n = w_in.shape[0]
-        drive = torch.addmm(bias, _flat(x), w_in.t()) if bias is not None else _flat(x) @ w_in.t()
-        drive = drive.reshape(n_steps, batch, n)
+        dtype = w_in.dtype
+        bias = torch.zeros(n, dtype=dtype) if bias is None else bias
+        x_kept = _compact(x)
+        use_mask = x_kept.dtype == torch.uint8
+        if use_mask:  # binary input: gather rows of W_in^T in the kernel, no dense product
+            drive, x_mask = np.zeros((0, 0, 0), _numpy(w_in).dtype), x_kept.numpy()
+        else:
+            drive = torch.addmm(bias, _flat(x), w_in.t()).reshape(n_steps, batch, n).numpy()
+            x_mask = np.zeros((0, 0, 0), np.uint8)
+        w_in_t = _numpy(w_in.t())
         has_rec = w_rec is not None
-        w_rec_t = _numpy(w_rec.t()) if has_rec else np.zeros((0, n), drive.numpy().dtype)
-        s_all, u_all, b_all = (torch.empty_like(drive) for _ in range(3))
-        _alif_forward(drive.numpy(), w_rec_t, has_rec, _numpy(alpha), _numpy(rho), b0, beta,
-                      _numpy(u0), _numpy(b_state0), _numpy(s0),
-                      s_all.numpy(), u_all.numpy(), b_all.numpy())
-        ctx.save_for_backward(_compact(x), w_in, bias, w_rec, alpha, rho, u0, b_state0, s0,
+        w_rec_t = _numpy(w_rec.t()) if has_rec else np.zeros((0, n), w_in_t.dtype)
+        s_all, u_all, b_all = (torch.empty(n_steps, batch, n, dtype=dtype) for _ in range(3))
+        _alif_forward(drive, x_mask, w_in_t, _numpy(bias), use_mask, w_rec_t, has_rec,
+                      _numpy(alpha), _numpy(rho), b0, beta, _numpy(u0), _numpy(b_state0),
+                      _numpy(s0), s_all.numpy(), u_all.numpy(), b_all.numpy())
+        ctx.save_for_backward(x_kept, w_in, bias, w_rec, alpha, rho, u0, b_state0, s0,
                               u_all, b_all, s_all.to(torch.uint8))
         ctx.constants = (b0, beta, spike_fn)
         u_last, b_last = u_all[-1].clone(), b_all[-1].clone()
@@ -285,26 +337,25 @@ class _ALIFLayer(torch.autograd.Function):
         has_rec = w_rec is not None
         surrogate = torch.empty_like(u_all)
         _alif_surrogates(u_all.numpy(), b_all.numpy(), b0, beta, kind, params, surrogate.numpy())
-        g_s0, g_u0, g_b0, db_b_prev = _alif_backward(
+        g_s0, g_u0, g_b0, du_sum, du_u_prev, db_b_prev = _alif_backward(
             _numpy(grad_spikes), _numpy(zeros if grad_u_last is None else grad_u_last),
             _numpy(zeros if grad_b_last is None else grad_b_last), surrogate.numpy(),
-            b_all.numpy(), s_kept.numpy(), _numpy(b_state0), _numpy(s0),
-            _numpy(w_rec) if has_rec else np.zeros((1, 1), u_all.numpy().dtype), has_rec,
-            _numpy(alpha), _numpy(rho), b0, beta, du_all.numpy())
+            u_all.numpy(), b_all.numpy(), s_kept.numpy(), _numpy(u0), _numpy(b_state0),
+            _numpy(s0), _numpy(w_rec) if has_rec else np.zeros((1, 1), u_all.numpy().dtype),
+            has_rec, _numpy(alpha), _numpy(rho), b0, beta, du_all.numpy())
         del surrogate
-        u_prev = torch.cat([u0.unsqueeze(0), u_all[:-1]])
-        du_u_prev = (du_all * u_prev).sum((0, 1))
-        del u_prev
+        as_tensor = torch.from_numpy
+        du_sum = as_tensor(du_sum).to(u_all.dtype)
         g_x, g_w_in, g_bias, g_drive = _projection_backward(
-            du_all, x_kept, w_in, bias, alpha, ctx.needs_input_grad[:3])
+            du_all, x_kept, w_in, bias, alpha, ctx.needs_input_grad[:3], du_sum)
         g_w_rec = None
         if has_rec:
-            s_prev = torch.cat([s0.unsqueeze(0), s_kept[:-1].to(u_all.dtype)])
+            s0_kept = _compact(s0)
+            s_prev = torch.cat([s0_kept.unsqueeze(0), s_kept[:-1].to(s0_kept.dtype)])
             _, g_w_rec, _, g_rec_drive = _projection_backward(
-                du_all, s_prev, w_rec, None, alpha, (False, ctx.needs_input_grad[3], False))
+                du_all, s_prev, w_rec, None, alpha, (False, ctx.needs_input_grad[3], False), du_sum)
             g_drive = g_drive + g_rec_drive
-        as_tensor = torch.from_numpy
-        grad_alpha = du_u_prev - g_drive
+        grad_alpha = as_tensor(du_u_prev).to(u_all.dtype) - g_drive
         grad_rho = as_tensor(db_b_prev).to(u_all.dtype)
         return (g_x, g_w_in, g_bias, g_w_rec, grad_alpha, grad_rho, as_tensor(g_u0),
                 as_tensor(g_b0), as_tensor(g_s0), None, None, None)

@@ -71,7 +71,8 @@ def test_binary_spike_input_gives_reference_gradients():
 @pytest.mark.parametrize("name", sorted(SURROGATES))
 def test_compiled_pseudo_derivatives_equal_the_torch_definitions(name):
     spike_fn = Surrogate(name)
-    x = torch.linspace(-3, 3, 1001, dtype=torch.float64)
+    far = torch.tensor([-1e4, -200.0, 150.0, 1e5], dtype=torch.float64)  # underflow / overflow
+    x = torch.cat([torch.linspace(-3, 3, 1001, dtype=torch.float64), far])
     out = np.empty(x.shape)
     kind, params = _surrogate_params(spike_fn)
     _pseudo_derivative_array(x.numpy(), kind, params, out)

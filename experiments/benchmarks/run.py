@@ -6,8 +6,9 @@ ALIF -> 20 readout, batch 32, T = 250, 2 threads, learnable per-neuron time cons
 * training step (forward + backward): spiking-nr SRNN, norse LSNNRecurrent, snntorch RLeaky (no
   adaptation), a hand-written plain torch ALIF step loop; median of repeats; activation memory =
   bytes of the distinct storages autograd saves for backward in one step;
-* streaming at batch 1, one step per call: the torch SRNN (no autograd), the CPU backend, and Lava
-  (``Loihi2SimCfg`` fixed_pt, steps per second of one long run) on the same exported network;
+* streaming at batch 1, one step per call: the torch SRNN (``forward`` per step and the
+  ``stepper``), the CPU backend (``step``), and Lava (``Loihi2SimCfg`` fixed_pt, marginal cost per
+  step of one long run) on the same exported network, with a check that the spikes are identical;
 * truncated BPTT memory against stream length (window 100), in fresh subprocesses;
 * scaling: training time per step against hidden size and against T.
 
@@ -148,23 +149,47 @@ def activation_mib(step) -> float:
     return sum(seen.values()) / 2**20
 
 
+def gradient_error_vs_reference(args) -> float:
+    """Largest relative gradient error (norm) of the fused layers against the autograd step loop."""
+    n_in, n_hidden, n_out, batch, steps = args
+    fused = SRNN(SRNNConfig.simple(n_in, (n_hidden,), n_out, seed=0))
+    reference = SRNN(SRNNConfig.simple(n_in, (n_hidden,), n_out, seed=0, impl="reference"))
+    reference.load_state_dict(fused.state_dict())
+    x = (torch.rand(steps, batch, n_in, generator=torch.Generator().manual_seed(1)) < 0.05).float()
+    for model in (fused, reference):
+        model(x).output.square().mean().backward()
+    return max(float((a.grad - b.grad).norm() / b.grad.norm())
+               for a, b in zip(fused.parameters(), reference.parameters()))
+
+
 def bench_training(quick: bool) -> dict:
     args = [700, 256, 20, 32, 250]
-    repeats = 3 if quick else 7
-    rows = {}
+    repeats = 3 if quick else 9
+    rows, steps = {}, {}
     for name, make in WORKLOADS.items():
         try:
-            seconds = _median_seconds(make(*args), repeats)
+            steps[name] = make(*args)
         except ImportError as exc:
             rows[name] = {"error": f"not installed: {exc}"}
             continue
-        rows[name] = {"seconds": seconds, "activation_mib": activation_mib(make(*args))}
-        print(f"  train {name}: {seconds * 1e3:.0f} ms", flush=True)
+        steps[name]()  # warm-up (numba compiles on first use)
+    # Round-robin: every workload is timed once per round, so machine drift hits all alike.
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            times[name].append(_median_seconds(step, 1, warmup=0))
+    for name in steps:
+        rows[name] = {"seconds": statistics.median(times[name]),
+                      "activation_mib": activation_mib(steps[name])}
+        print(f"  train {name}: {rows[name]['seconds'] * 1e3:.0f} ms", flush=True)
     base = rows["spiking-nr SRNN"]["seconds"]
     for row in rows.values():
         if "seconds" in row:
             row["time_vs_spiking_nr"] = row["seconds"] / base
-    return {"config": dict(zip(["inputs", "hidden", "outputs", "batch", "steps"], args)), "rows": rows}
+    error = gradient_error_vs_reference(args)
+    print(f"  gradient relative error vs the autograd step loop: {error:.1e}", flush=True)
+    return {"config": dict(zip(["inputs", "hidden", "outputs", "batch", "steps"], args)),
+            "rows": rows, "gradient_relative_error_vs_step_loop": error}
 
 
 def bench_streaming(quick: bool) -> dict:
@@ -180,31 +205,41 @@ def bench_streaming(quick: bool) -> dict:
     with torch.no_grad():
         state = model(xt[:1, None]).state
 
-        def torch_steps():
+        def torch_forward_steps():
             s = state
             for t in range(steps):
                 s = model(xt[t:t + 1, None], s).state
-        out["torch_us_per_step"] = _median_seconds(torch_steps, 3) / steps * 1e6
+        out["torch_forward_us_per_step"] = _median_seconds(torch_forward_steps, 3) / steps * 1e6
+    stepper = model.stepper(batch=1, state=state)
+
+    def torch_stepper_steps():
+        for t in range(steps):
+            stepper.step(xt[t:t + 1])
+    out["torch_stepper_us_per_step"] = _median_seconds(torch_stepper_steps, 5) / steps * 1e6
     spec = to_network_spec(model, "fixed")
     sim = CPUSimulator(spec)
     sim.run(x[:2])
+    x_bool = x.astype(bool)
 
     def cpu_steps():
         for t in range(steps):
-            sim.run(x[t:t + 1], record=())
-    out["cpu_backend_us_per_step"] = _median_seconds(cpu_steps, 3) / steps * 1e6
+            sim.step(x_bool[t])
+    out["cpu_backend_us_per_step"] = _median_seconds(cpu_steps, 5) / steps * 1e6
     out["cpu_backend_us_per_step_in_one_call"] = _median_seconds(
-        lambda: sim.run(x, record=()), 3) / steps * 1e6
+        lambda: sim.run(x, record=()), 5) / steps * 1e6
     if lava_available():
         # Lava's run includes a ~1 s compile/start: the marginal cost per step is the difference
         # between a long and a short run.
         short = run_lava(spec, x[: steps // 10].astype(np.uint8), record_spikes=False)
         lava = run_lava(spec, x.astype(np.uint8))
+        fresh = CPUSimulator(spec)
+        stepped = np.stack([fresh.step(x_bool[t]) for t in range(steps)])
         reference = CPUSimulator(spec).run(x, record=("spikes",))
         out["lava_seconds_including_start"] = lava.seconds
         out["lava_us_per_step"] = (lava.seconds - short.seconds) / (steps - steps // 10) * 1e6
         out["lava_spikes_identical_to_cpu_backend"] = bool(
-            np.array_equal(lava.spikes[0], reference.spikes[0][:, 0]))
+            np.array_equal(lava.spikes[0], reference.spikes[0][:, 0])
+            and np.array_equal(stepped, reference.output))
         out["cpu_backend_speedup_vs_lava"] = out["lava_us_per_step"] / out["cpu_backend_us_per_step"]
     for key, value in out.items():
         print(f"  stream {key}: {value}", flush=True)
@@ -259,21 +294,26 @@ def markdown(results: dict) -> str:
              f"python {m['python']}. Command: `{results['command']}`.", "",
              "| training step (700 -> 256 ALIF -> 20, B=32, T=250) | median | vs spiking-nr | activations |",
              "|---|---:|---:|---:|"]
+    error = results["training"].get("gradient_relative_error_vs_step_loop")
     for name, row in results["training"]["rows"].items():
         if "seconds" not in row:
             lines.append(f"| {name} | {row['error']} | | |")
             continue
         mem = f"{row['activation_mib']:.0f} MiB"
         lines.append(f"| {name} | {row['seconds'] * 1e3:.0f} ms | {row['time_vs_spiking_nr']:.2f}x | {mem} |")
+    if error is not None:
+        lines += ["", f"Gradients of the fused layers vs the autograd step loop: largest relative "
+                      f"error {error:.1e} (float32)."]
     s = results["streaming"]
     lines += ["", "| streaming, batch 1, one step per call (700 -> 256 -> 20) | us per step |", "|---|---:|",
-              f"| torch SRNN (no autograd) | {s['torch_us_per_step']:.1f} |",
-              f"| CPU backend (fixed point) | {s['cpu_backend_us_per_step']:.1f} |",
+              f"| torch `SRNN.forward` per step (no autograd) | {s['torch_forward_us_per_step']:.1f} |",
+              f"| torch `SRNN.stepper().step` | {s['torch_stepper_us_per_step']:.1f} |",
+              f"| CPU backend `CPUSimulator.step` (fixed point) | {s['cpu_backend_us_per_step']:.1f} |",
               f"| CPU backend, whole stream in one call | {s['cpu_backend_us_per_step_in_one_call']:.1f} |"]
     if "lava_us_per_step" in s:
         lines.append(f"| Lava Loihi2SimCfg fixed_pt, marginal per step (identical spikes: "
                      f"{s['lava_spikes_identical_to_cpu_backend']}) | {s['lava_us_per_step']:.0f} |")
-        lines.append(f"| CPU backend speed-up over Lava | {s['cpu_backend_speedup_vs_lava']:.0f}x |")
+        lines.append(f"| CPU backend `step` speed-up over Lava | {s['cpu_backend_speedup_vs_lava']:.0f}x |")
     tb = results["tbptt_memory"]["max_rss_mib_by_steps"]
     lines += ["", "| TBPTT (window 100) stream length | max RSS |", "|---|---:|"]
     lines += [f"| {int(k):,} steps | {v:.0f} MiB |" for k, v in tb.items()]
