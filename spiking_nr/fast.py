@@ -32,12 +32,14 @@ step loop (which is also what the tests compare against).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
 import numpy as np
 import torch
 from numba import njit, prange
+from threadpoolctl import ThreadpoolController
 
 from spiking_nr.surrogate import Surrogate
 
@@ -60,32 +62,46 @@ def fused_supported(x: torch.Tensor, spike_fn: Surrogate | None = None) -> bool:
             and (spike_fn is None or spike_fn.name in _SURROGATE_KERNELS))
 
 
-def _surrogate_params(spike_fn: Surrogate) -> tuple[int, np.ndarray]:
+def _surrogate_params(spike_fn: Surrogate, dtype=np.float64) -> tuple[int, np.ndarray]:
+    """Kernel id and coefficients, precomputed in ``dtype`` so float32 tensors get float32 math
+    (as in torch) instead of being promoted by float64 literals."""
     kind, order = _SURROGATE_KERNELS[spike_fn.name]
-    resolved = spike_fn.resolved_params
-    return kind, np.array([resolved[key] for key in order] + [0.0] * (4 - len(order)))
+    p = spike_fn.resolved_params
+    if kind == 0:
+        s, h, gamma, wide = p["s"], p["h"], p["gamma"], p["k"] * p["s"]
+        coefficients = [gamma * _INV_SQRT_2PI * (1.0 + h) / s, 1.0 / (2.0 * s * s),
+                        gamma * _INV_SQRT_2PI * h / wide, 1.0 / (2.0 * wide * wide),
+                        s / (wide * wide), s * s / (2.0 * wide * wide), 40.0 * wide]
+    elif kind == 1:
+        coefficients = [p["slope"]]
+    elif kind == 2:
+        coefficients = [p["width"], 1.0 / p["width"]]
+    else:
+        coefficients = [p["alpha"] / 2.0, math.pi / 2.0 * p["alpha"]]
+    return kind, np.array(coefficients + [0.0] * (7 - len(coefficients)) + [1.0], dtype)
 
 
 @njit(cache=True, inline="always")
 def _pseudo_derivative(x, kind, p):
+    """Surrogate ``kind`` at ``x`` with coefficients ``p`` from :func:`_surrogate_params`
+    (``p[7] = 1`` in the working dtype)."""
+    one = p[7]
     if kind == 0:
         # N(x; s, w) + N(x; -s, w) = N(x; 0, w) exp(-s^2/2w^2) 2 cosh(x s / w^2): two exponentials
         # instead of three (they are most of the backward's element-wise cost).
-        s, h, k, gamma = p[0], p[1], p[2], p[3]
-        wide = k * s
-        sides = 0.0
-        if abs(x) < 40.0 * wide:  # beyond, the side terms underflow (and cosh would overflow)
-            e = math.exp(x * s / (wide * wide))
-            sides = math.exp(-(x * x + s * s) / (2.0 * wide * wide)) * (e + 1.0 / e) / wide
-        return gamma * _INV_SQRT_2PI * ((1.0 + h) * math.exp(-(x * x) / (2.0 * s * s)) / s
-                                        - h * sides)
+        x2 = x * x
+        sides = x * p[0] * 0  # zero of the working dtype
+        if abs(x) < p[6]:  # beyond, the side terms underflow (and cosh would overflow)
+            e = math.exp(x * p[4])
+            sides = math.exp(-x2 * p[3] - p[5]) * (e + one / e)
+        return p[0] * math.exp(-x2 * p[1]) - p[2] * sides
     if kind == 1:
-        d = 1.0 + p[0] * abs(x)
-        return 1.0 / (d * d)
+        d = one + p[0] * abs(x)
+        return one / (d * d)
     if kind == 2:
-        return max(0.0, 1.0 - abs(x) / p[0]) / p[0]
-    z = math.pi / 2.0 * p[0] * x
-    return (p[0] / 2.0) / (1.0 + z * z)
+        return max(x * 0, one - abs(x) * p[1]) * p[1]
+    z = p[1] * x
+    return p[0] / (one + z * z)
 
 
 @njit(cache=True)
@@ -96,8 +112,8 @@ def _pseudo_derivative_array(x, kind, p, out):
 
 
 @njit(parallel=True, cache=True)
-def _alif_forward(drive, x_mask, w_in_t, bias, use_mask, w_rec_t, has_rec, alpha, rho, b0, beta,
-                  u0, b_init, s0, s_out, u_out, b_out):
+def _alif_forward(drive, x_mask, w_in_t, bias, use_mask, w_rec_t, has_rec, alpha, gain, rho,
+                  rho_gain, b0, beta, u0, b_init, s0, s_out, u_out, b_out):
     """Lanes in parallel. The drive is ``drive[t, lane]``, or, for binary inputs (``use_mask``),
     ``bias`` plus the rows of ``W_in^T`` of the inputs that are on (``x_mask`` uint8)."""
     n_steps, batch, n = s_out.shape
@@ -126,9 +142,9 @@ def _alif_forward(drive, x_mask, w_in_t, bias, use_mask, w_rec_t, has_rec, alpha
                         for i in range(n):
                             a[i] += sj * row[i]
             for i in range(n):
-                b_new = rho[i] * b[i] + (1.0 - rho[i]) * s[i]
+                b_new = rho[i] * b[i] + rho_gain[i] * s[i]
                 threshold = b0 + beta * b_new
-                u_new = alpha[i] * u[i] + (1.0 - alpha[i]) * a[i] - threshold * s[i]
+                u_new = alpha[i] * u[i] + gain[i] * a[i] - threshold * s[i]
                 spike = 1.0 if u_new - threshold > 0.0 else 0.0
                 u[i], b[i], s[i] = u_new, b_new, spike
                 u_out[t, lane, i], b_out[t, lane, i], s_out[t, lane, i] = u_new, b_new, spike
@@ -166,7 +182,7 @@ def _alif_surrogates(u_all, b_all, b0, beta, kind, p, out):
 
 @njit(cache=True)
 def _alif_backward(grad_s, grad_u_last, grad_b_last, surrogate, u_all, b_all, s_all, u0, b_init,
-                   s0, w_rec, has_rec, alpha, rho, b0, beta, du_out):
+                   s0, w_rec, has_rec, alpha, gain, rho, rho_gain, b0, beta, du_out):
     """Reverse loop over steps (serial: a parallel launch per step costs more than the step);
     fills ``du_out [T, B, N]``; returns grads of (s0, u0, b_init) and the per-neuron sums
     ``sum du_t``, ``sum du_t u_{t-1}``, ``sum db_t (b_{t-1} - s_{t-1})``."""
@@ -183,7 +199,7 @@ def _alif_backward(grad_s, grad_u_last, grad_b_last, surrogate, u_all, b_all, s_
             for i in range(n):
                 if t > 0:
                     u_prev, b_prev, s_prev = (u_all[t - 1, lane, i], b_all[t - 1, lane, i],
-                                              float(s_all[t - 1, lane, i]))
+                                              s_all[t - 1, lane, i] * gain.dtype.type(1))
                 else:
                     u_prev, b_prev, s_prev = u0[lane, i], b_init[lane, i], s0[lane, i]
                 threshold = b0 + beta * b_all[t, lane, i]
@@ -191,8 +207,8 @@ def _alif_backward(grad_s, grad_u_last, grad_b_last, surrogate, u_all, b_all, s_
                 du = dv + du_acc[lane, i]
                 db = db_acc[lane, i] - beta * (dv + s_prev * du)
                 du_out[t, lane, i] = du
-                da[lane, i] = (1.0 - alpha[i]) * du
-                carry[lane, i] = (1.0 - rho[i]) * db - threshold * du
+                da[lane, i] = gain[i] * du
+                carry[lane, i] = rho_gain[i] * db - threshold * du
                 du_sum[i] += du
                 du_u_prev[i] += du * u_prev
                 db_b_prev[i] += db * (b_prev - s_prev)
@@ -204,13 +220,13 @@ def _alif_backward(grad_s, grad_u_last, grad_b_last, surrogate, u_all, b_all, s_
 
 
 @njit(parallel=True, cache=True)
-def _leaky_forward(drive, alpha, y0, y_out):
+def _leaky_forward(drive, alpha, gain, y0, y_out):
     n_steps, batch, n = drive.shape
     for lane in prange(batch):
         y = y0[lane].copy()
         for t in range(n_steps):
             for i in range(n):
-                y[i] = alpha[i] * y[i] + (1.0 - alpha[i]) * drive[t, lane, i]
+                y[i] = alpha[i] * y[i] + gain[i] * drive[t, lane, i]
                 y_out[t, lane, i] = y[i]
 
 
@@ -253,6 +269,19 @@ def _pack_binary(x, out):
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().contiguous().numpy()
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    import scipy.linalg.cython_blas  # noqa: F401  (load the BLAS numba's np.dot uses, so it is seen)
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    """The reverse loop's per-step product goes through numba's ``np.dot`` (scipy's OpenBLAS):
+    small products on the loop's own thread, since idle OpenBLAS workers spin and take the second
+    core (measured: 100-120 ms per training step instead of 125-235 ms, far less variance)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def _set_threads() -> None:
@@ -315,8 +344,10 @@ class _ALIFLayer(torch.autograd.Function):
         has_rec = w_rec is not None
         w_rec_t = _numpy(w_rec.t()) if has_rec else np.zeros((0, n), w_in_t.dtype)
         s_all, u_all, b_all = (torch.empty(n_steps, batch, n, dtype=dtype) for _ in range(3))
+        scalar = w_in_t.dtype.type
         _alif_forward(drive, x_mask, w_in_t, _numpy(bias), use_mask, w_rec_t, has_rec,
-                      _numpy(alpha), _numpy(rho), b0, beta, _numpy(u0), _numpy(b_state0),
+                      _numpy(alpha), _numpy(1.0 - alpha), _numpy(rho), _numpy(1.0 - rho),
+                      scalar(b0), scalar(beta), _numpy(u0), _numpy(b_state0),
                       _numpy(s0), s_all.numpy(), u_all.numpy(), b_all.numpy())
         ctx.save_for_backward(x_kept, w_in, bias, w_rec, alpha, rho, u0, b_state0, s0,
                               u_all, b_all, s_all.to(torch.uint8))
@@ -330,19 +361,23 @@ class _ALIFLayer(torch.autograd.Function):
         x_kept, w_in, bias, w_rec, alpha, rho, u0, b_state0, s0, u_all, b_all, s_kept = \
             ctx.saved_tensors
         b0, beta, spike_fn = ctx.constants
-        kind, params = _surrogate_params(spike_fn)
+        scalar = u_all.numpy().dtype.type
+        kind, params = _surrogate_params(spike_fn, u_all.numpy().dtype)
+        b0, beta = scalar(b0), scalar(beta)
         zeros = torch.zeros_like(u0)
         grad_spikes = torch.zeros_like(u_all) if grad_spikes is None else grad_spikes
         du_all = torch.empty_like(u_all)
         has_rec = w_rec is not None
         surrogate = torch.empty_like(u_all)
         _alif_surrogates(u_all.numpy(), b_all.numpy(), b0, beta, kind, params, surrogate.numpy())
-        g_s0, g_u0, g_b0, du_sum, du_u_prev, db_b_prev = _alif_backward(
-            _numpy(grad_spikes), _numpy(zeros if grad_u_last is None else grad_u_last),
-            _numpy(zeros if grad_b_last is None else grad_b_last), surrogate.numpy(),
-            u_all.numpy(), b_all.numpy(), s_kept.numpy(), _numpy(u0), _numpy(b_state0),
-            _numpy(s0), _numpy(w_rec) if has_rec else np.zeros((1, 1), u_all.numpy().dtype),
-            has_rec, _numpy(alpha), _numpy(rho), b0, beta, du_all.numpy())
+        with _one_blas_thread():
+            g_s0, g_u0, g_b0, du_sum, du_u_prev, db_b_prev = _alif_backward(
+                _numpy(grad_spikes), _numpy(zeros if grad_u_last is None else grad_u_last),
+                _numpy(zeros if grad_b_last is None else grad_b_last), surrogate.numpy(),
+                u_all.numpy(), b_all.numpy(), s_kept.numpy(), _numpy(u0), _numpy(b_state0),
+                _numpy(s0), _numpy(w_rec) if has_rec else np.zeros((1, 1), u_all.numpy().dtype),
+                has_rec, _numpy(alpha), _numpy(1.0 - alpha), _numpy(rho), _numpy(1.0 - rho), b0, beta,
+                du_all.numpy())
         del surrogate
         as_tensor = torch.from_numpy
         du_sum = as_tensor(du_sum).to(u_all.dtype)
@@ -368,7 +403,7 @@ class _LeakyReadout(torch.autograd.Function):
         n_steps, batch, _ = h.shape
         drive = torch.addmm(bias, _flat(h), weight.t()).reshape(n_steps, batch, weight.shape[0])
         y_all = torch.empty_like(drive)
-        _leaky_forward(drive.numpy(), _numpy(alpha), _numpy(y0), y_all.numpy())
+        _leaky_forward(drive.numpy(), _numpy(alpha), _numpy(1.0 - alpha), _numpy(y0), y_all.numpy())
         ctx.save_for_backward(_compact(h), weight, bias, alpha, y0, y_all)
         return y_all
 
