@@ -245,19 +245,16 @@ def _leaky_backward(grad_y, grad_y_last, alpha, y_all, y0, g_out):
     return acc, g_y_prev.sum(axis=0)
 
 
-@njit(cache=True, nogil=True)
-def _pack_binary(lo, hi, x_flat, out_flat):
-    """Copy ``x_flat[lo:hi]`` into uint8 ``out_flat`` if every value is 0 or 1; returns whether
-    it was binary."""
-    for i in range(lo, hi):
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _is_binary(x_flat):
+    """Whether every value is 0 or 1: ``v (v - 1)`` is 0 exactly there (NaN/inf make the sum
+    non-zero too). Only reassociation is allowed, so the sum vectorises and NaN still propagates."""
+    one = x_flat.dtype.type(1)
+    total = x_flat.dtype.type(0)
+    for i in range(x_flat.size):
         value = x_flat[i]
-        if value == 0.0:
-            out_flat[i] = 0
-        elif value == 1.0:
-            out_flat[i] = 1
-        else:
-            return False
-    return True
+        total += abs(value * (value - one))
+    return total == 0
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -295,9 +292,7 @@ def _split(kernel, n: int, *args) -> list:
 
 def _compact(x: torch.Tensor) -> torch.Tensor:
     """A uint8 copy of ``x`` when it is binary (spikes: 8x smaller to keep), else ``x`` itself."""
-    packed = torch.empty(x.shape, dtype=torch.uint8)
-    flat = _numpy(x).reshape(-1)
-    return packed if all(_split(_pack_binary, flat.size, flat, packed.numpy().reshape(-1))) else x
+    return x.to(torch.uint8) if _is_binary(_numpy(x).reshape(-1)) else x
 
 
 def _flat(t: torch.Tensor) -> torch.Tensor:

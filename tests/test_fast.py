@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from spiking_nr import SRNN, LayerConfig, SRNNConfig
-from spiking_nr.fast import _pseudo_derivative_array, _surrogate_params, fused_supported
+from spiking_nr.fast import _compact, _pseudo_derivative_array, _surrogate_params, fused_supported
 from spiking_nr.state import detach_state
 from spiking_nr.surrogate import SURROGATES, Surrogate
 
@@ -94,3 +94,12 @@ def test_dispatch_uses_the_fused_path_only_where_it_applies():
     assert not fused_supported(x.half()) and fused_supported(x.float())
     with pytest.raises(ValueError, match="impl"):
         SRNNConfig(input_size=2, output_size=2, impl="turbo")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 2.0, 0.5, -1.0, 1e-30])
+def test_inputs_are_kept_as_uint8_only_when_binary(bad):
+    x = (torch.rand(20, 3, 9, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    kept = _compact(x)
+    assert kept.dtype == torch.uint8 and torch.equal(kept.float(), x)
+    x[5, 1, 2] = bad
+    assert _compact(x) is x
