@@ -46,7 +46,7 @@ from spiking_nr.surrogate import Surrogate
 
 __all__ = ["fused_supported", "alif_layer_sequence", "leaky_readout_sequence"]
 
-# Surrogate pseudo-derivatives compiled for the kernels: name -> (id, parameter order). Equal to
+# Surrogate pseudo-derivatives compiled for the kernels: name -> (id, parameter names). Equal to
 # spiking_nr.surrogate's torch definitions (tests/test_fast.py checks each).
 _SURROGATE_KERNELS = {
     "multi_gaussian": (0, ("s", "h", "k", "gamma")),
@@ -268,9 +268,9 @@ def _blas_controller() -> ThreadpoolController:
 
 
 def _one_blas_thread():
-    """The reverse loop's per-step product goes through numba's ``np.dot`` (scipy's OpenBLAS):
-    small products on the loop's own thread, since idle OpenBLAS workers spin and take the second
-    core (measured: 100-120 ms per training step instead of 125-235 ms, far less variance)."""
+    """The reverse loop's per-step product goes through numba's ``np.dot`` (scipy's OpenBLAS).
+    These small products run on the loop's own thread: with 2 BLAS threads the training step was
+    slower and far more variable (idle OpenBLAS workers spin between the loop's steps)."""
     return _blas_controller().limit(limits=1, user_api="blas")
 
 
