@@ -103,3 +103,18 @@ def test_inputs_are_kept_as_uint8_only_when_binary(bad):
     assert kept.dtype == torch.uint8 and torch.equal(kept.float(), x)
     x[5, 1, 2] = bad
     assert _compact(x) is x
+
+
+def test_single_thread_path_gives_the_same_gradients():
+    """With one torch thread the kernels run unsplit (no worker threads); same result."""
+    fast, ref = _pair(seed=7)
+    x = torch.rand(70, 3, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        fast(x).output.square().sum().backward()
+    finally:
+        torch.set_num_threads(threads)
+    ref(x).output.square().sum().backward()
+    for (name, a), (_, b) in zip(fast.named_parameters(), ref.named_parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12, msg=name)
