@@ -8,7 +8,8 @@ and saves every intermediate. Here each layer is one :class:`torch.autograd.Func
   spiked (binary and sparse; analog inputs get one dense GEMM instead);
 * saved for backward: ``u`` and ``b`` per step (float), spikes and binary inputs as uint8;
 * backward: one reverse loop of the adjoint equations (element-wise work in numba, the recurrent
-  product ``da_t W_rec`` as one BLAS GEMM per step), weight gradients as one batched product.
+  product ``da_t W_rec`` as one BLAS GEMM per step), weight gradients as masked row sums over
+  the active inputs (one dense product for analog inputs).
 
 Same equations as :func:`spiking_nr.neurons.alif_step` (``v = u - B``, ``s = H(v)``, surrogate
 ``sigma'(v)``); per step ``t``, with ``g_s_t = dL/ds_t`` from the layer's outputs and step ``t+1``::
@@ -103,13 +104,6 @@ def _pseudo_derivative(x, kind, p):
         return max(x * 0, one - abs(x) * p[1]) * p[1]
     z = p[1] * x
     return p[0] / (one + z * z)
-
-
-@njit(cache=True)
-def _pseudo_derivative_array(x, kind, p, out):
-    flat_x, flat_out = x.ravel(), out.ravel()
-    for i in range(flat_x.size):
-        flat_out[i] = _pseudo_derivative(flat_x[i], kind, p)
 
 
 @njit(cache=True, nogil=True)
@@ -230,10 +224,10 @@ def _leaky_forward(drive, alpha, gain, y0, y_out):
 
 
 @njit(cache=True)
-def _leaky_backward(grad_y, grad_y_last, alpha, y_all, y0, g_out):
+def _leaky_backward(grad_y, alpha, y_all, y0, g_out):
     """``g_t = dL/dy_t`` accumulated backwards into ``g_out``; returns (grad y0, sum g_t y_{t-1})."""
     n_steps, batch, n = grad_y.shape
-    acc = grad_y_last.copy()
+    acc = np.zeros((batch, n), y_all.dtype)
     g_y_prev = np.zeros((batch, n), np.float64)
     for lane in range(batch):
         for t in range(n_steps - 1, -1, -1):
@@ -411,12 +405,35 @@ class _LeakyReadout(torch.autograd.Function):
     def backward(ctx, grad_y):  # type: ignore[override]
         h_kept, weight, bias, alpha, y0, y_all = ctx.saved_tensors
         g_all = torch.empty_like(y_all)
-        g_y0, g_y_prev = _leaky_backward(_numpy(grad_y), np.zeros(y0.shape, y_all.numpy().dtype),
-                                         _numpy(alpha), y_all.numpy(), _numpy(y0), g_all.numpy())
+        g_y0, g_y_prev = _leaky_backward(_numpy(grad_y), _numpy(alpha), y_all.numpy(), _numpy(y0),
+                                         g_all.numpy())
         g_h, g_w, g_b, g_drive = _projection_backward(g_all, h_kept, weight, bias, alpha,
                                                       ctx.needs_input_grad[:3])
         grad_alpha = torch.from_numpy(g_y_prev).to(y_all.dtype) - g_drive
         return g_h, g_w, g_b, grad_alpha, torch.from_numpy(g_y0)
+
+
+def _check_shapes(x: torch.Tensor, n_out: int, **tensors: torch.Tensor | None) -> None:
+    """The kernels index without bounds checks: reject wrong shapes, dtypes and devices here."""
+    if x.dim() != 3 or x.shape[0] == 0:
+        raise ValueError(f"input must be [T, B, N_in] with T >= 1, got shape {tuple(x.shape)}")
+    n_steps, batch, n_in = x.shape
+    expected = {"weight": (n_out, n_in), "w_rec": (n_out, n_out), "bias": (n_out,),
+                "alpha": (n_out,), "rho": (n_out,), "u0": (batch, n_out),
+                "b_state0": (batch, n_out), "s0": (batch, n_out), "y0": (batch, n_out)}
+    dtype = tensors["weight"].dtype
+    for name, tensor in tensors.items():
+        if tensor is None:
+            continue
+        if tuple(tensor.shape) != expected[name]:
+            raise ValueError(f"{name} must have shape {expected[name]} for input "
+                             f"{tuple(x.shape)}, got {tuple(tensor.shape)}")
+        if tensor.dtype != dtype or tensor.device.type != "cpu":
+            raise ValueError(f"{name} is {tensor.dtype} on {tensor.device}; the fused layers need "
+                             f"every tensor on the CPU in the weights' dtype {dtype}")
+    if not fused_supported(x) or x.dtype != dtype:
+        raise ValueError(f"input must be a CPU tensor in the weights' dtype {dtype}, got "
+                         f"{x.dtype} on {x.device}")
 
 
 def alif_layer_sequence(x: torch.Tensor, w_in: torch.Tensor, bias: torch.Tensor | None,
@@ -426,6 +443,8 @@ def alif_layer_sequence(x: torch.Tensor, w_in: torch.Tensor, bias: torch.Tensor 
     """ALIF layer over ``x [T, B, N_in]``: drive ``x W_in^T + bias``, optional recurrence
     ``W_rec [N, N]``, decays ``alpha, rho [N]``, state ``[B, N]``. Returns
     ``(spikes [T, B, N], u_T, b_T)``; equal to the step loop of ``alif_step``."""
+    _check_shapes(x, n_out=w_in.shape[0], weight=w_in, bias=bias, w_rec=w_rec, alpha=alpha,
+                  rho=rho, u0=u0, b_state0=b_state0, s0=s0)
     return _ALIFLayer.apply(x, w_in, bias, w_rec, alpha, rho, u0, b_state0, s0, float(b0),
                             float(beta), spike_fn)
 
@@ -434,4 +453,5 @@ def leaky_readout_sequence(h: torch.Tensor, weight: torch.Tensor, bias: torch.Te
                            alpha: torch.Tensor, y0: torch.Tensor) -> torch.Tensor:
     """Leaky readout ``y_t = alpha y_{t-1} + (1 - alpha)(h_t W^T + bias)`` over ``h [T, B, N]``;
     returns ``y [T, B, C]`` (the final state is ``y[-1]``)."""
+    _check_shapes(h, n_out=weight.shape[0], weight=weight, bias=bias, alpha=alpha, y0=y0)
     return _LeakyReadout.apply(h, weight, bias, alpha, y0)

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from spiking_nr import SRNN, LayerConfig, SRNNConfig
-from spiking_nr.fast import _compact, _pseudo_derivative_array, _surrogate_params, fused_supported
+from spiking_nr.fast import (
+    _alif_surrogates,
+    _compact,
+    _surrogate_params,
+    alif_layer_sequence,
+    fused_supported,
+    leaky_readout_sequence,
+)
 from spiking_nr.state import detach_state
 from spiking_nr.surrogate import SURROGATES, Surrogate
 
@@ -75,7 +82,8 @@ def test_compiled_pseudo_derivatives_equal_the_torch_definitions(name):
     x = torch.cat([torch.linspace(-3, 3, 1001, dtype=torch.float64), far])
     out = np.empty(x.shape)
     kind, params = _surrogate_params(spike_fn)
-    _pseudo_derivative_array(x.numpy(), kind, params, out)
+    # With b = 0, b0 = 0, beta = 0 the kernel's argument u - B is x itself.
+    _alif_surrogates(0, x.numel(), x.numpy(), np.zeros(x.shape), 0.0, 0.0, kind, params, out)
     np.testing.assert_allclose(out, spike_fn.grad(x).numpy(), rtol=1e-12, atol=1e-15)
 
 
@@ -118,3 +126,30 @@ def test_single_thread_path_gives_the_same_gradients():
     ref(x).output.square().sum().backward()
     for (name, a), (_, b) in zip(fast.named_parameters(), ref.named_parameters()):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_fused_functions_reject_wrong_shapes_and_dtypes():
+    """The kernels index without bounds checks, so bad shapes must fail before them."""
+    n_in, n, batch = 5, 4, 2
+    x = torch.zeros(6, batch, n_in)
+    w, w_rec, vec, state = torch.zeros(n, n_in), torch.zeros(n, n), torch.full((n,), 0.9), \
+        torch.zeros(batch, n)
+    args = dict(bias=vec, w_rec=w_rec, alpha=vec, rho=vec, u0=state, b_state0=state, s0=state,
+                b0=0.01, beta=1.8, spike_fn=Surrogate())
+    spikes, _, _ = alif_layer_sequence(x, w, **args)
+    assert spikes.shape == (6, batch, n)
+    with pytest.raises(ValueError, match="u0 must have shape"):
+        alif_layer_sequence(x, w, **{**args, "u0": torch.zeros(batch + 1, n)})
+    with pytest.raises(ValueError, match="w_rec must have shape"):
+        alif_layer_sequence(x, w, **{**args, "w_rec": torch.zeros(n, n + 1)})
+    with pytest.raises(ValueError, match="weight must have shape"):
+        alif_layer_sequence(torch.zeros(6, batch, n_in + 1), w, **args)
+    with pytest.raises(ValueError, match="T >= 1"):
+        alif_layer_sequence(torch.zeros(0, batch, n_in), w, **args)
+    with pytest.raises(ValueError, match="dtype"):
+        alif_layer_sequence(x.double(), w, **args)
+    with pytest.raises(ValueError, match="alpha is torch.float64"):
+        alif_layer_sequence(x, w, **{**args, "alpha": vec.double()})
+    with pytest.raises(ValueError, match="y0 must have shape"):
+        leaky_readout_sequence(x, torch.zeros(3, n_in), torch.zeros(3), torch.zeros(3),
+                               torch.zeros(batch, 4))
