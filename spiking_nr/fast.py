@@ -40,7 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 from threadpoolctl import ThreadpoolController
 
 from spiking_nr.surrogate import Surrogate
@@ -73,7 +74,7 @@ def _surrogate_params(spike_fn: Surrogate, dtype=np.float64) -> tuple[int, np.nd
         s, h, gamma, wide = p["s"], p["h"], p["gamma"], p["k"] * p["s"]
         coefficients = [gamma * _INV_SQRT_2PI * (1.0 + h) / s, 1.0 / (2.0 * s * s),
                         gamma * _INV_SQRT_2PI * h / wide, 1.0 / (2.0 * wide * wide),
-                        s / (wide * wide), s * s / (2.0 * wide * wide), 40.0 * wide]
+                        s / (wide * wide), s * s / (2.0 * wide * wide)]
     elif kind == 1:
         coefficients = [p["slope"]]
     elif kind == 2:
@@ -83,20 +84,63 @@ def _surrogate_params(spike_fn: Surrogate, dtype=np.float64) -> tuple[int, np.nd
     return kind, np.array(coefficients + [0.0] * (7 - len(coefficients)) + [1.0], dtype)
 
 
+def _exp(x):
+    """``exp(x)`` that LLVM can vectorise (numba's ``math.exp`` is a scalar libm call per element,
+    most of the surrogate pass's time): Cody-Waite reduction ``x = k ln2 + r``, a Taylor polynomial
+    for ``exp(r)`` on ``|r| <= ln2 / 2`` (degree 7 in float32, 13 in float64: within 1e-7 / 4e-16
+    relative), and ``2^k`` from the exponent bits. Results below the smallest normal number are 0
+    (no denormals reach the reverse loop); inputs above 88 / 709 are clamped."""
+    return math.exp(x)
+
+
+@overload(_exp)
+def _exp_overload(x):
+    if x == types.float32:
+        def exp32(x):
+            clamped = min(max(x, np.float32(-87.0)), np.float32(88.0))
+            k = np.floor(clamped * np.float32(1.4426950408889634) + np.float32(0.5))
+            r = clamped - k * np.float32(0.693359375) - k * np.float32(-2.12194440e-4)
+            p = np.float32(1.0 / 5040.0) * r + np.float32(1.0 / 720.0)
+            p = p * r + np.float32(1.0 / 120.0)
+            p = p * r + np.float32(1.0 / 24.0)
+            p = p * r + np.float32(1.0 / 6.0)
+            p = p * r + np.float32(0.5)
+            p = (p * r + np.float32(1.0)) * r + np.float32(1.0)
+            scale = np.int32((np.int32(k) + np.int32(127)) << np.int32(23)).view(np.float32)
+            return np.float32(0.0) if x < np.float32(-87.0) else p * scale
+        return exp32
+    if x == types.float64:
+        def exp64(x):
+            clamped = min(max(x, -708.0), 709.0)
+            k = np.floor(clamped * 1.4426950408889634 + 0.5)
+            r = clamped - k * 6.93147180369123816490e-01 - k * 1.90821492927058770002e-10
+            p = r / 6227020800.0 + 1.0 / 479001600.0
+            p = p * r + 1.0 / 39916800.0
+            p = p * r + 1.0 / 3628800.0
+            p = p * r + 1.0 / 362880.0
+            p = p * r + 1.0 / 40320.0
+            p = p * r + 1.0 / 5040.0
+            p = p * r + 1.0 / 720.0
+            p = p * r + 1.0 / 120.0
+            p = p * r + 1.0 / 24.0
+            p = p * r + 1.0 / 6.0
+            p = p * r + 0.5
+            p = (p * r + 1.0) * r + 1.0
+            scale = np.int64((np.int64(k) + np.int64(1023)) << np.int64(52)).view(np.float64)
+            return 0.0 if x < -708.0 else p * scale
+        return exp64
+    return None
+
+
 @njit(cache=True, inline="always")
 def _pseudo_derivative(x, kind, p):
     """Surrogate ``kind`` at ``x`` with coefficients ``p`` from :func:`_surrogate_params`
     (``p[7] = 1`` in the working dtype)."""
     one = p[7]
     if kind == 0:
-        # N(x; s, w) + N(x; -s, w) = N(x; 0, w) exp(-s^2/2w^2) 2 cosh(x s / w^2): two exponentials
-        # instead of three (they are most of the backward's element-wise cost).
         x2 = x * x
-        sides = x * p[0] * 0  # zero of the working dtype
-        if abs(x) < p[6]:  # beyond, the side terms underflow (and cosh would overflow)
-            e = math.exp(x * p[4])
-            sides = math.exp(-x2 * p[3] - p[5]) * (e + one / e)
-        return p[0] * math.exp(-x2 * p[1]) - p[2] * sides
+        sides = _exp(-x2 * p[3] - p[5] + x * p[4]) + _exp(-x2 * p[3] - p[5] - x * p[4])
+        return p[0] * _exp(-x2 * p[1]) - p[2] * sides
     if kind == 1:
         d = one + p[0] * abs(x)
         return one / (d * d)
@@ -106,110 +150,163 @@ def _pseudo_derivative(x, kind, p):
     return p[0] / (one + z * z)
 
 
+@njit(cache=True, inline="always")
+def _active(mask_row, out):
+    """Indices of the non-zero entries of ``mask_row`` (uint8) into ``out``; returns their count.
+    Branch-free (sparse spikes make a per-entry branch mispredict)."""
+    count = 0
+    for j in range(mask_row.size):
+        out[count] = j
+        count += mask_row[j] != 0
+    return count
+
+
+@njit(cache=True, inline="always")
+def _add_rows(acc, rows, active, count, scale):
+    """``acc += sum_k scale[active[k]] * rows[active[k]]``, or unscaled when ``scale`` is empty."""
+    for k in range(count):
+        row = rows[active[k]]
+        if scale.size:
+            weight = scale[active[k]]
+            for i in range(acc.size):
+                acc[i] += weight * row[i]
+        else:
+            for i in range(acc.size):
+                acc[i] += row[i]
+
+
 @njit(cache=True, nogil=True)
 def _alif_forward(lo, hi, drive, x_mask, w_in_t, bias, use_mask, w_rec_t, has_rec, alpha, gain,
                   rho, rho_gain, b0, beta, u0, b_init, s0, s_out, u_out, b_out):
     """Lanes ``lo:hi`` (lanes are independent: :func:`_split` runs blocks at once). The drive
     is ``drive[t, lane]``, or, for binary inputs (``use_mask``),
-    ``bias`` plus the rows of ``W_in^T`` of the inputs that are on (``x_mask`` uint8)."""
+    ``bias`` plus the rows of ``W_in^T`` of the inputs that are on (``x_mask`` uint8).
+    Loops run over row views indexed from 0 (a ``range(lo, hi)`` index may be negative to numba,
+    which keeps LLVM from vectorising)."""
     n_steps, _, n = s_out.shape
-    n_in = w_in_t.shape[0]
+    active_in = np.empty(w_in_t.shape[0], np.int64)
+    active_rec = np.empty(n, np.int64)
+    unscaled = np.empty(0, s_out.dtype)
+    a = np.empty(n, s_out.dtype)
     for lane in range(lo, hi):
         u = u0[lane].copy()
         b = b_init[lane].copy()
         s = s0[lane].copy()
-        a = np.empty(n, s_out.dtype)
         for t in range(n_steps):
             if use_mask:
-                for i in range(n):
-                    a[i] = bias[i]
-                for j in range(n_in):
-                    if x_mask[t, lane, j]:
-                        row = w_in_t[j]
-                        for i in range(n):
-                            a[i] += row[i]
+                a[:] = bias
+                _add_rows(a, w_in_t, active_in, _active(x_mask[t, lane], active_in), unscaled)
             else:
-                for i in range(n):
-                    a[i] = drive[t, lane, i]
+                a[:] = drive[t, lane]
             if has_rec:
-                for j in range(n):
-                    if s[j] != 0.0:
-                        sj, row = s[j], w_rec_t[j]
-                        for i in range(n):
-                            a[i] += sj * row[i]
+                count = 0
+                for j in range(n):  # s0 may be any float, so the recurrent rows are scaled
+                    active_rec[count] = j
+                    count += s[j] != 0.0
+                _add_rows(a, w_rec_t, active_rec, count, s)
+            u_row, b_row, s_row = u_out[t, lane], b_out[t, lane], s_out[t, lane]
             for i in range(n):
                 b_new = rho[i] * b[i] + rho_gain[i] * s[i]
                 threshold = b0 + beta * b_new
                 u_new = alpha[i] * u[i] + gain[i] * a[i] - threshold * s[i]
                 spike = 1.0 if u_new - threshold > 0.0 else 0.0
                 u[i], b[i], s[i] = u_new, b_new, spike
-                u_out[t, lane, i], b_out[t, lane, i], s_out[t, lane, i] = u_new, b_new, spike
+                u_row[i], b_row[i], s_row[i] = u_new, b_new, spike
 
 
 @njit(cache=True, nogil=True)
 def _masked_outer(lo, hi, g, mask, out):
     """``out[j] = sum of g[r] over rows r with mask[r, j]`` for columns ``j`` in ``lo:hi``:
     ``G^T = mask^T g`` for binary ``mask [R, M]`` (uint8) and ``g [R, N]``, no dense product."""
-    rows = mask.shape[0]
-    n = g.shape[1]
-    for j in range(lo, hi):
-        for i in range(n):
-            out[j, i] = 0.0
-    for r in range(rows):
+    block = out[lo:hi]
+    block[:] = 0
+    active = np.empty(hi - lo, np.int64)
+    for r in range(mask.shape[0]):
         g_row = g[r]
-        for j in range(lo, hi):
-            if mask[r, j]:
-                out_row = out[j]
-                for i in range(n):
-                    out_row[i] += g_row[i]
+        count = _active(mask[r, lo:hi], active)
+        for k in range(count):
+            out_row = block[active[k]]
+            for i in range(g_row.size):
+                out_row[i] += g_row[i]
 
 
 @njit(cache=True, nogil=True)
 def _alif_surrogates(lo, hi, u_flat, b_flat, b0, beta, kind, p, out_flat):
     """``sigma'(u_t - B_t)`` for flat elements ``lo:hi``: no dependence on the reverse recursion,
-    so it runs in parallel before it (the exponentials dominate the backward's element-wise cost)."""
-    flat_u, flat_b, flat_out = u_flat, b_flat, out_flat
-    for i in range(lo, hi):
-        flat_out[i] = _pseudo_derivative(flat_u[i] - (b0 + beta * flat_b[i]), kind, p)
+    so it runs in parallel before it. One loop per kind over slices (a ``range(lo, hi)`` index
+    may be negative to numba, which stops LLVM from vectorising), so each body vectorises."""
+    u, b, out = u_flat[lo:hi], b_flat[lo:hi], out_flat[lo:hi]
+    if kind == 0:
+        for i in range(out.size):
+            out[i] = _pseudo_derivative(u[i] - (b0 + beta * b[i]), 0, p)
+    elif kind == 1:
+        for i in range(out.size):
+            out[i] = _pseudo_derivative(u[i] - (b0 + beta * b[i]), 1, p)
+    elif kind == 2:
+        for i in range(out.size):
+            out[i] = _pseudo_derivative(u[i] - (b0 + beta * b[i]), 2, p)
+    else:
+        for i in range(out.size):
+            out[i] = _pseudo_derivative(u[i] - (b0 + beta * b[i]), 3, p)
 
 
-@njit(cache=True)
-def _alif_backward(grad_s, grad_u_last, grad_b_last, surrogate, u_all, b_all, s_all, u0, b_init,
-                   s0, w_rec, has_rec, alpha, gain, rho, rho_gain, b0, beta, du_out):
-    """Reverse loop over steps (serial: a parallel launch per step costs more than the step);
-    fills ``du_out [T, B, N]``; returns grads of (s0, u0, b_init) and the per-neuron sums
-    ``sum du_t``, ``sum du_t u_{t-1}``, ``sum db_t (b_{t-1} - s_{t-1})``."""
-    n_steps, batch, n = b_all.shape
-    du_acc = grad_u_last.copy()
-    db_acc = grad_b_last.copy()
-    carry = np.zeros((batch, n), b_all.dtype)
-    da = np.empty((batch, n), b_all.dtype)
-    du_sum = np.zeros(n, np.float64)
-    du_u_prev = np.zeros(n, np.float64)
-    db_b_prev = np.zeros(n, np.float64)
+@njit(cache=True, inline="always")
+def _adjoint_lane_step(grad_s, surrogate, b_now, u_prev, b_prev, s_prev, carry, rec, du_acc,
+                       db_acc, du_out, da, alpha, gain, rho, rho_gain, b0, beta, sums):
+    """One lane's step of the reverse loop (rows of ``[N]``); ``rec`` is this step's
+    ``da_{t+1} W_rec`` and ``carry`` the rest of ``dL/ds_t`` from step ``t+1``."""
+    one = gain.dtype.type(1)
+    for i in range(du_out.size):
+        s_prev_i = s_prev[i] * one
+        threshold = b0 + beta * b_now[i]
+        dv = (grad_s[i] + carry[i] + rec[i]) * surrogate[i]
+        du = dv + du_acc[i]
+        db = db_acc[i] - beta * (dv + s_prev_i * du)
+        du_out[i] = du
+        da[i] = gain[i] * du
+        carry[i] = rho_gain[i] * db - threshold * du
+        sums[0, i] += du
+        sums[1, i] += du * u_prev[i]
+        sums[2, i] += db * (b_prev[i] - s_prev_i)
+        du_acc[i] = alpha[i] * du
+        db_acc[i] = rho[i] * db
+
+
+@njit(cache=True, nogil=True)
+def _alif_backward(lo, hi, grad_s, surrogate, u_all, b_all, s_all, u0, b_init, s0, w_rec,
+                   has_rec, alpha, gain, rho, rho_gain, b0, beta, du_out, grad_state):
+    """Reverse loop over steps for lanes ``lo:hi`` (lanes are independent, so :func:`_split`
+    runs blocks at once; steps are serial). ``grad_state [3, B, N]`` holds the grads of the
+    final (s, u, b) on entry and of the initial (s0, u0, b_init) on return; fills
+    ``du_out [T, B, N]``; returns the block's per-neuron sums ``[3, N]`` (float64) of ``du_t``,
+    ``du_t u_{t-1}`` and ``db_t (b_{t-1} - s_{t-1})``."""
+    n_steps, _, n = b_all.shape
+    lanes = hi - lo
+    carry = np.zeros((lanes, n), b_all.dtype)
+    rec = np.zeros((lanes, n), b_all.dtype)
+    da = np.empty((lanes, n), b_all.dtype)
+    du_acc = grad_state[1, lo:hi].copy()
+    db_acc = grad_state[2, lo:hi].copy()
+    sums = np.zeros((3, n), np.float64)
     for t in range(n_steps - 1, -1, -1):
-        for lane in range(batch):
-            for i in range(n):
-                if t > 0:
-                    u_prev, b_prev, s_prev = (u_all[t - 1, lane, i], b_all[t - 1, lane, i],
-                                              s_all[t - 1, lane, i] * gain.dtype.type(1))
-                else:
-                    u_prev, b_prev, s_prev = u0[lane, i], b_init[lane, i], s0[lane, i]
-                threshold = b0 + beta * b_all[t, lane, i]
-                dv = (grad_s[t, lane, i] + carry[lane, i]) * surrogate[t, lane, i]
-                du = dv + du_acc[lane, i]
-                db = db_acc[lane, i] - beta * (dv + s_prev * du)
-                du_out[t, lane, i] = du
-                da[lane, i] = gain[i] * du
-                carry[lane, i] = rho_gain[i] * db - threshold * du
-                du_sum[i] += du
-                du_u_prev[i] += du * u_prev
-                db_b_prev[i] += db * (b_prev - s_prev)
-                du_acc[lane, i] = alpha[i] * du
-                db_acc[lane, i] = rho[i] * db
+        for k in range(lanes):
+            lane = lo + k
+            if t > 0:
+                _adjoint_lane_step(grad_s[t, lane], surrogate[t, lane], b_all[t, lane],
+                                   u_all[t - 1, lane], b_all[t - 1, lane], s_all[t - 1, lane],
+                                   carry[k], rec[k], du_acc[k], db_acc[k], du_out[t, lane], da[k],
+                                   alpha, gain, rho, rho_gain, b0, beta, sums)
+            else:
+                _adjoint_lane_step(grad_s[t, lane], surrogate[t, lane], b_all[t, lane], u0[lane],
+                                   b_init[lane], s0[lane], carry[k], rec[k], du_acc[k], db_acc[k],
+                                   du_out[t, lane], da[k], alpha, gain, rho, rho_gain, b0, beta,
+                                   sums)
         if has_rec:
-            carry += np.dot(da, w_rec)
-    return carry, du_acc, db_acc, du_sum, du_u_prev, db_b_prev
+            np.dot(da, w_rec, rec)
+    grad_state[0, lo:hi] = carry + rec
+    grad_state[1, lo:hi] = du_acc
+    grad_state[2, lo:hi] = db_acc
+    return sums
 
 
 @njit(cache=True)
@@ -358,22 +455,25 @@ class _ALIFLayer(torch.autograd.Function):
         scalar = u_all.numpy().dtype.type
         kind, params = _surrogate_params(spike_fn, u_all.numpy().dtype)
         b0, beta = scalar(b0), scalar(beta)
-        zeros = torch.zeros_like(u0)
         grad_spikes = torch.zeros_like(u_all) if grad_spikes is None else grad_spikes
         du_all = torch.empty_like(u_all)
         has_rec = w_rec is not None
         surrogate = torch.empty_like(u_all)
         _split(_alif_surrogates, u_all.numel(), u_all.numpy().reshape(-1), b_all.numpy().reshape(-1),
                b0, beta, kind, params, surrogate.numpy().reshape(-1))
+        # dL/ds_T is already in grad_spikes[-1]: the spike slot starts at zero.
+        grad_state = torch.stack([torch.zeros_like(u0) if g is None else g
+                                  for g in (None, grad_u_last, grad_b_last)]).numpy()
         with _one_blas_thread():
-            g_s0, g_u0, g_b0, du_sum, du_u_prev, db_b_prev = _alif_backward(
-                _numpy(grad_spikes), _numpy(zeros if grad_u_last is None else grad_u_last),
-                _numpy(zeros if grad_b_last is None else grad_b_last), surrogate.numpy(),
-                u_all.numpy(), b_all.numpy(), s_kept.numpy(), _numpy(u0), _numpy(b_state0),
-                _numpy(s0), _numpy(w_rec) if has_rec else np.zeros((1, 1), u_all.numpy().dtype),
-                has_rec, _numpy(alpha), _numpy(1.0 - alpha), _numpy(rho), _numpy(1.0 - rho), b0, beta,
-                du_all.numpy())
+            sums = sum(_split(
+                _alif_backward, u0.shape[0], _numpy(grad_spikes), surrogate.numpy(), u_all.numpy(),
+                b_all.numpy(), s_kept.numpy(), _numpy(u0), _numpy(b_state0), _numpy(s0),
+                _numpy(w_rec) if has_rec else np.zeros((1, 1), u_all.numpy().dtype), has_rec,
+                _numpy(alpha), _numpy(1.0 - alpha), _numpy(rho), _numpy(1.0 - rho), b0, beta,
+                du_all.numpy(), grad_state))
         del surrogate
+        du_sum, du_u_prev, db_b_prev = sums
+        g_s0, g_u0, g_b0 = grad_state
         as_tensor = torch.from_numpy
         du_sum = as_tensor(du_sum).to(u_all.dtype)
         g_x, g_w_in, g_bias, g_drive = _projection_backward(
