@@ -180,11 +180,13 @@ def _add_rows(acc, rows, active, count, scale):
 
 
 @njit(cache=True, nogil=True)
-def _alif_forward(lo, hi, drive, x_mask, w_in_t, bias, use_mask, w_rec_t, has_rec, alpha, gain,
-                  rho, rho_gain, b0, beta, u0, b_init, s0, s_out, u_out, b_out):
+def _alif_forward(lo, hi, drive, x_mask, x_scale, w_in_t, bias, use_mask, w_rec_t, has_rec, alpha,
+                  gain, rho, rho_gain, b0, beta, u0, b_init, s0, s_out, u_out, b_out):
     """Lanes ``lo:hi`` (lanes are independent: :func:`_split` runs blocks at once). The drive
-    is ``drive[t, lane]``, or, for binary inputs (``use_mask``),
-    ``bias`` plus the rows of ``W_in^T`` of the inputs that are on (``x_mask`` uint8).
+    is ``drive[t, lane]``, or (``use_mask``) ``bias`` plus the rows of ``W_in^T`` of the inputs
+    that are nonzero in ``x_mask [T, B, N_in]``, each weighted by ``x_scale`` (same shape) or,
+    when ``x_scale`` is empty, taken as 1 (binary inputs). The state arrays ``u0, b_init, s0``
+    may be the outputs' memory (``T = 1`` streaming): each lane reads its row before writing.
     Loops run over row views indexed from 0 (a ``range(lo, hi)`` index may be negative to numba,
     which keeps LLVM from vectorising)."""
     n_steps, _, n = s_out.shape
@@ -199,7 +201,8 @@ def _alif_forward(lo, hi, drive, x_mask, w_in_t, bias, use_mask, w_rec_t, has_re
         for t in range(n_steps):
             if use_mask:
                 a[:] = bias
-                _add_rows(a, w_in_t, active_in, _active(x_mask[t, lane], active_in), unscaled)
+                scale = x_scale[t, lane] if x_scale.shape[0] else unscaled
+                _add_rows(a, w_in_t, active_in, _active(x_mask[t, lane], active_in), scale)
             else:
                 a[:] = drive[t, lane]
             if has_rec:
@@ -458,7 +461,8 @@ class _ALIFLayer(torch.autograd.Function):
         w_rec_t = _numpy(w_rec.t()) if has_rec else np.zeros((0, n), w_in_t.dtype)
         s_all, u_all, b_all = (torch.empty(n_steps, batch, n, dtype=dtype) for _ in range(3))
         scalar = w_in_t.dtype.type
-        _split(_alif_forward, batch, drive, x_mask, w_in_t, _numpy(bias), use_mask, w_rec_t,
+        _split(_alif_forward, batch, drive, x_mask, np.zeros((0, 0, 0), w_in_t.dtype), w_in_t,
+               _numpy(bias), use_mask, w_rec_t,
                has_rec, _numpy(alpha), _numpy(1.0 - alpha), _numpy(rho), _numpy(1.0 - rho),
                scalar(b0), scalar(beta), _numpy(u0), _numpy(b_state0), _numpy(s0), s_all.numpy(),
                u_all.numpy(), b_all.numpy())
