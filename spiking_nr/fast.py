@@ -7,9 +7,10 @@ and saves every intermediate. Here each layer is one :class:`torch.autograd.Func
   each step's input from the rows of ``W_in^T`` and ``W_rec^T`` of the inputs and neurons that
   spiked (binary and sparse; analog inputs get one dense GEMM instead);
 * saved for backward: ``u`` and ``b`` per step (float), spikes and binary inputs as uint8;
-* backward: one reverse loop of the adjoint equations (element-wise work in numba, the recurrent
-  product ``da_t W_rec`` as one BLAS GEMM per step), weight gradients as masked row sums over
-  the active inputs (one dense product for analog inputs).
+* backward: the surrogate derivatives for all steps at once (a vectorised exponential), then one
+  reverse loop of the adjoint equations on blocks of lanes at once (element-wise work in numba,
+  the recurrent product ``da_t W_rec`` as small BLAS GEMMs per step), weight gradients as masked
+  row sums over the active inputs (one dense product for analog inputs).
 
 Same equations as :func:`spiking_nr.neurons.alif_step` (``v = u - B``, ``s = H(v)``, surrogate
 ``sigma'(v)``); per step ``t``, with ``g_s_t = dL/ds_t`` from the layer's outputs and step ``t+1``::
