@@ -58,10 +58,13 @@ _SURROGATE_KERNELS = {
     "arctan": (3, ("alpha",)),
 }
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-# The reverse loop's per-step product ``da W_rec`` in blocks of this many lanes: OpenBLAS's
-# small-matrix path (no packing) takes them (measured, 256 x 256 float32: 8 rows 9.7 us, 16 rows
-# 43.7 us).
+# The reverse loop's per-step product ``da W_rec`` (OpenBLAS via numba's np.dot), per lane block:
+# for small recurrent matrices in blocks of 8 lanes, which OpenBLAS's small-matrix path (no
+# packing; M N K <= 2^20) takes; else one product per block. Measured, float32, one thread:
+# N = 256, 16 lanes as 8 + 8 rows 18 us, as 16 rows 40 us; N = 1024 training step (T = 50) 3.6 ms
+# per step in 8-row products, 2.6 ms in 16-row ones.
 _GEMM_ROWS = 8
+_SMALL_GEMM = 2**20
 
 
 def fused_supported(x: torch.Tensor, spike_fn: Surrogate | None = None) -> bool:
@@ -282,7 +285,7 @@ def _adjoint_lane_step(grad_s, surrogate, b_now, u_prev, b_prev, s_prev, carry, 
 
 @njit(cache=True, nogil=True)
 def _alif_backward(lo, hi, grad_s, surrogate, u_all, b_all, s_all, u0, b_init, s0, w_rec,
-                   has_rec, alpha, gain, rho, rho_gain, b0, beta, du_out, grad_state):
+                   has_rec, alpha, gain, rho, rho_gain, b0, beta, du_out, grad_state, gemm_rows):
     """Reverse loop over steps for lanes ``lo:hi`` (lanes are independent, so :func:`_split`
     runs blocks at once; steps are serial). ``grad_state [3, B, N]`` holds the grads of the
     final (s, u, b) on entry and of the initial (s0, u0, b_init) on return; fills
@@ -310,8 +313,8 @@ def _alif_backward(lo, hi, grad_s, surrogate, u_all, b_all, s_all, u0, b_init, s
                                    du_out[t, lane], da[k], alpha, gain, rho, rho_gain, b0, beta,
                                    sums)
         if has_rec:
-            for c in range(0, lanes, _GEMM_ROWS):
-                np.dot(da[c:c + _GEMM_ROWS], w_rec, rec[c:c + _GEMM_ROWS])
+            for c in range(0, lanes, gemm_rows):
+                np.dot(da[c:c + gemm_rows], w_rec, rec[c:c + gemm_rows])
     grad_state[0, lo:hi] = carry + rec
     grad_state[1, lo:hi] = du_acc
     grad_state[2, lo:hi] = db_acc
@@ -381,11 +384,12 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def _one_blas_thread():
-    """The reverse loop's per-step product goes through numba's ``np.dot`` (scipy's OpenBLAS).
-    These small products run on the loop's own thread: with 2 BLAS threads the training step was
-    slower and far more variable (idle OpenBLAS workers spin between the loop's steps)."""
-    return _blas_controller().limit(limits=1, user_api="blas")
+def _blas_threads(count: int):
+    """Limit the BLAS numba's ``np.dot`` calls (scipy's OpenBLAS) to ``count`` threads. The
+    reverse loop's small per-step products run on each loop's own thread: with 2 BLAS threads
+    the training step was slower and far more variable (idle OpenBLAS workers spin between the
+    loop's steps)."""
+    return _blas_controller().limit(limits=count, user_api="blas")
 
 
 @functools.cache
@@ -490,13 +494,15 @@ class _ALIFLayer(torch.autograd.Function):
         # dL/ds_T is already in grad_spikes[-1]: the spike slot starts at zero.
         grad_state = torch.stack([torch.zeros_like(u0) if g is None else g
                                   for g in (None, grad_u_last, grad_b_last)]).numpy()
-        with _one_blas_thread():
-            sums = sum(_split(
-                _alif_backward, u0.shape[0], _numpy(grad_spikes), surrogate.numpy(), u_all.numpy(),
-                b_all.numpy(), s_kept.numpy(), _numpy(u0), _numpy(b_state0), _numpy(s0),
+        batch, n = u0.shape
+        args = (_numpy(grad_spikes), surrogate.numpy(), u_all.numpy(), b_all.numpy(),
+                s_kept.numpy(), _numpy(u0), _numpy(b_state0), _numpy(s0),
                 _numpy(w_rec) if has_rec else np.zeros((1, 1), u_all.numpy().dtype), has_rec,
                 _numpy(alpha), _numpy(1.0 - alpha), _numpy(rho), _numpy(1.0 - rho), b0, beta,
-                du_all.numpy(), grad_state))
+                du_all.numpy(), grad_state)
+        gemm_rows = _GEMM_ROWS if _GEMM_ROWS * n * n <= _SMALL_GEMM else batch
+        with _blas_threads(1):
+            sums = sum(_split(_alif_backward, batch, *args, gemm_rows))
         del surrogate
         du_sum, du_u_prev, db_b_prev = sums
         g_s0, g_u0, g_b0 = grad_state

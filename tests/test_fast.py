@@ -153,3 +153,17 @@ def test_fused_functions_reject_wrong_shapes_and_dtypes():
     with pytest.raises(ValueError, match="y0 must have shape"):
         leaky_readout_sequence(x, torch.zeros(3, n_in), torch.zeros(3), torch.zeros(3),
                                torch.zeros(batch, 4))
+
+
+def test_large_recurrent_layer_matches():
+    """Above the small-GEMM size each lane block's reverse loop takes one product per step."""
+    config = SRNNConfig(input_size=5, output_size=2, seed=4, layers=(LayerConfig(400, True, "alif"),))
+    fast = SRNN(config).to(torch.float64)
+    ref = SRNN(dataclasses.replace(config, impl="reference")).to(torch.float64)
+    ref.load_state_dict(fast.state_dict())
+    x = torch.rand(12, 3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(5)) * 4
+    for model in (fast, ref):
+        model(x).output.square().sum().backward()
+    for (name, a), (_, b) in zip(fast.named_parameters(), ref.named_parameters()):
+        assert b.grad.abs().sum() > 0, name
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12, msg=name)
