@@ -65,6 +65,8 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 # per step in 8-row products, 2.6 ms in 16-row ones.
 _GEMM_ROWS = 8
 _SMALL_GEMM = 2**20
+# Element-wise kernels split across threads only above this many elements per thread.
+_ELEMENT_GRAIN = 2**18
 
 
 def fused_supported(x: torch.Tensor, spike_fn: Surrogate | None = None) -> bool:
@@ -397,12 +399,13 @@ def _workers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="spiking-nr")
 
 
-def _split(kernel, n: int, *args) -> list:
-    """Run ``kernel(lo, hi, *args)`` over ``[0, n)`` in ``torch.get_num_threads()`` blocks at once
-    (the kernels release the GIL). Plain threads, not numba's ``parallel=True``: its OpenMP pool
-    (a second libgomp beside torch's) made torch's own 2-thread ops ~10x slower afterwards
-    (measured: a 280-step reference loop 0.3 s -> 2.7 s)."""
-    parts = max(1, min(torch.get_num_threads(), n))
+def _split(kernel, n: int, *args, grain: int = 1) -> list:
+    """Run ``kernel(lo, hi, *args)`` over ``[0, n)`` in up to ``torch.get_num_threads()`` blocks
+    of at least ``grain`` items at once (the kernels release the GIL; handing a block to a worker
+    can take milliseconds on a loaded VM, so small jobs stay on the calling thread). Plain threads,
+    not numba's ``parallel=True``: its OpenMP pool (a second libgomp beside torch's) made torch's
+    own 2-thread ops ~10x slower afterwards (measured: a 280-step reference loop 0.3 s -> 2.7 s)."""
+    parts = max(1, min(torch.get_num_threads(), n // grain))
     edges = [n * k // parts for k in range(parts + 1)]
     futures = [_workers().submit(kernel, edges[k], edges[k + 1], *args) for k in range(1, parts)]
     return [kernel(edges[0], edges[1], *args)] + [future.result() for future in futures]
@@ -411,7 +414,8 @@ def _split(kernel, n: int, *args) -> list:
 def _compact(x: torch.Tensor) -> torch.Tensor:
     """A uint8 copy of ``x`` when it is binary (spikes: 8x smaller to keep), else ``x`` itself."""
     kept = torch.empty(x.shape, dtype=torch.uint8)
-    binary = _split(_binary_to_uint8, x.numel(), _numpy(x).reshape(-1), kept.numpy().reshape(-1))
+    binary = _split(_binary_to_uint8, x.numel(), _numpy(x).reshape(-1), kept.numpy().reshape(-1),
+                    grain=_ELEMENT_GRAIN)
     return kept if all(binary) else x
 
 
@@ -490,7 +494,7 @@ class _ALIFLayer(torch.autograd.Function):
         has_rec = w_rec is not None
         surrogate = torch.empty_like(u_all)
         _split(_alif_surrogates, u_all.numel(), u_all.numpy().reshape(-1), b_all.numpy().reshape(-1),
-               b0, beta, kind, params, surrogate.numpy().reshape(-1))
+               b0, beta, kind, params, surrogate.numpy().reshape(-1), grain=_ELEMENT_GRAIN)
         # dL/ds_T is already in grad_spikes[-1]: the spike slot starts at zero.
         grad_state = torch.stack([torch.zeros_like(u0) if g is None else g
                                   for g in (None, grad_u_last, grad_b_last)]).numpy()

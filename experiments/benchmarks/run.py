@@ -12,8 +12,8 @@ ALIF -> 20 readout, batch 32, T = 250, 2 threads, learnable per-neuron time cons
 * truncated BPTT memory against stream length (window 100), in fresh subprocesses;
 * scaling: training time per step against hidden size and against T.
 
-    python -m experiments.benchmarks.run --quick     # ~2 min
-    python -m experiments.benchmarks.run             # ~10 min; writes results/benchmarks.{json,md}
+    python -m experiments.benchmarks.run --quick     # ~30 s
+    python -m experiments.benchmarks.run             # ~1-2 min; writes results/benchmarks.{json,md}
 
 Nothing is installed by this script; peers that are missing are reported as such.
 """
@@ -162,6 +162,30 @@ def gradient_error_vs_reference(args) -> float:
                for a, b in zip(fused.parameters(), reference.parameters()))
 
 
+def kernel_breakdown(step, repeats: int) -> dict[str, float]:
+    """Wall ms per training step in each fused kernel (every kernel runs through
+    ``spiking_nr.fast._split``, wrapped here for the measurement and restored after)."""
+    import spiking_nr.fast as fast
+
+    totals: dict[str, float] = {}
+    split = fast._split
+
+    def timed_split(kernel, n, *args):
+        start = time.perf_counter()
+        result = split(kernel, n, *args)
+        totals[kernel.__name__] = totals.get(kernel.__name__, 0.0) + time.perf_counter() - start
+        return result
+
+    fast._split = timed_split
+    try:
+        total = sum(_median_seconds(step, 1, warmup=0) for _ in range(repeats))
+    finally:
+        fast._split = split
+    rows = {name: seconds / repeats * 1e3 for name, seconds in sorted(totals.items())}
+    rows["total"] = total / repeats * 1e3
+    return rows
+
+
 def bench_training(quick: bool) -> dict:
     args = [700, 256, 20, 32, 250]
     repeats = 3 if quick else 9
@@ -188,8 +212,11 @@ def bench_training(quick: bool) -> dict:
             row["time_vs_spiking_nr"] = row["seconds"] / base
     error = gradient_error_vs_reference(args)
     print(f"  gradient relative error vs the autograd step loop: {error:.1e}", flush=True)
+    breakdown = kernel_breakdown(steps["spiking-nr SRNN"], repeats)
+    print(f"  spiking-nr kernels, ms per step: {breakdown}", flush=True)
     return {"config": dict(zip(["inputs", "hidden", "outputs", "batch", "steps"], args)),
-            "rows": rows, "gradient_relative_error_vs_step_loop": error}
+            "rows": rows, "gradient_relative_error_vs_step_loop": error,
+            "spiking_nr_kernel_ms_per_step": breakdown}
 
 
 def bench_streaming(quick: bool) -> dict:
@@ -304,6 +331,11 @@ def markdown(results: dict) -> str:
     if error is not None:
         lines += ["", f"Gradients of the fused layers vs the autograd step loop: largest relative "
                       f"error {error:.1e} (float32)."]
+    breakdown = results["training"].get("spiking_nr_kernel_ms_per_step")
+    if breakdown:
+        parts = ", ".join(f"`{name}` {ms:.1f}" for name, ms in breakdown.items() if name != "total")
+        lines += ["", f"spiking-nr step ({breakdown['total']:.0f} ms) by kernel, wall ms: {parts}; "
+                      "the rest is torch."]
     s = results["streaming"]
     lines += ["", "| streaming, batch 1, one step per call (700 -> 256 -> 20) | us per step |", "|---|---:|",
               f"| torch `SRNN.forward` per step (no autograd) | {s['torch_forward_us_per_step']:.1f} |",
