@@ -170,9 +170,9 @@ def kernel_breakdown(step, repeats: int) -> dict[str, float]:
     totals: dict[str, float] = {}
     split = fast._split
 
-    def timed_split(kernel, n, *args):
+    def timed_split(kernel, n, *args, **options):
         start = time.perf_counter()
-        result = split(kernel, n, *args)
+        result = split(kernel, n, *args, **options)
         totals[kernel.__name__] = totals.get(kernel.__name__, 0.0) + time.perf_counter() - start
         return result
 
