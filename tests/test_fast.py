@@ -5,11 +5,13 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from numba import njit
 
 from spiking_nr import SRNN, LayerConfig, SRNNConfig
 from spiking_nr.fast import (
     _alif_surrogates,
     _compact,
+    _exp,
     _surrogate_params,
     alif_layer_sequence,
     fused_supported,
@@ -73,6 +75,26 @@ def test_binary_spike_input_gives_reference_gradients():
         model(x).output.square().sum().backward()
     for (name, a), (_, b) in zip(fast.named_parameters(), ref.named_parameters()):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12, msg=name)
+
+
+@njit
+def _exp_all(x, out):
+    for i in range(x.size):
+        out[i] = _exp(x[i])
+
+
+@pytest.mark.parametrize("dtype, rtol, lowest", [(np.float32, 3e-7, -87.0), (np.float64, 1e-15, -708.0)])
+def test_vectorised_exp_is_accurate_and_flushes_to_zero(dtype, rtol, lowest):
+    x = np.concatenate([np.linspace(-87.0, 88.0, 200001), [-0.0, 1e-30, -1e-30]]).astype(dtype)
+    out = np.empty_like(x)
+    _exp_all(x, out)
+    expected = np.exp(x.astype(np.float64))
+    np.testing.assert_allclose(out, expected, rtol=rtol, atol=0)
+    below = np.array([lowest - 0.5, lowest - 100.0, -1e30, -np.inf], dtype)  # denormal or 0: 0
+    _exp_all(below, out[:4])
+    assert np.all(out[:4] == 0)
+    _exp_all(np.array([np.nan], dtype), out[:1])
+    assert np.isnan(out[0])
 
 
 @pytest.mark.parametrize("name", sorted(SURROGATES))
