@@ -13,6 +13,7 @@ User errors (missing files, wrong file types, bad arguments) print one line and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -156,20 +157,49 @@ def _evaluate(model, config, steps: int, lanes: int, reset: bool) -> dict:
     return stream_report(out, chunk.target, chunk.segment_id, chunk.is_target, N_CLASSES)
 
 
+def _train_config(args: argparse.Namespace, out: Path):
+    """The run's config: OUT/config.toml (+ allowed --set) on --resume, else --config + --set."""
+    from spiking_nr.config import load_config
+    from spiking_nr.rundir import check_resume_overrides, existing_run_files
+
+    if not args.resume:
+        config = load_config(args.config, args.set or [])
+        existing = existing_run_files(out)
+        if existing and not args.overwrite and not args.print_config:
+            raise UserError(f"{out} already holds a run ({', '.join(existing)}); continue it with "
+                            "--resume, or pass --overwrite to start over there")
+        return config
+    if args.config is not None:
+        raise UserError("--resume continues the run with its own OUT/config.toml; drop --config "
+                        "(use --set train.chunks=N to train longer)")
+    if args.overwrite:
+        raise UserError("--resume and --overwrite contradict each other; pass one of them")
+    recorded_path = out / "config.toml"
+    if not recorded_path.is_file() or not (out / "checkpoint.pt").is_file():
+        raise UserError(f"--resume: {out} is not a run folder with config.toml and checkpoint.pt "
+                        "(written by `spiking-nr train --out`)")
+    recorded = load_config(recorded_path)
+    config = load_config(recorded_path, args.set or [])
+    check_resume_overrides(recorded, config)
+    return config
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     import json
 
     import torch
 
     from spiking_nr import SRNN, SRNNConfig
-    from spiking_nr.config import load_config, to_toml
+    from spiking_nr.config import to_toml
     from spiking_nr.data.image_stream import DATA_NOTE, N_CLASSES, training_source
     from spiking_nr.io import atomic_write, write_json
     from spiking_nr.losses import AdaptiveLossConfig
+    from spiking_nr.rundir import RUN_FILES, run_lock, truncate_metrics
     from spiking_nr.train import TrainConfig, Trainer
 
+    out = Path(args.out)
     try:
-        config = load_config(args.config, args.set or [])
+        config = _train_config(args, out)
         m, t = config.model, config.train
         model = SRNN(SRNNConfig.simple(28, m.hidden, N_CLASSES, neuron=m.neuron, recurrent=m.recurrent,
                                        surrogate=m.surrogate, b0=m.b0, beta=m.beta, seed=m.seed))
@@ -184,19 +214,45 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.print_config:
         print(to_toml(config))
         return
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out / "config.toml", "w") as handle:
-        handle.write(to_toml(config))
-    torch.set_num_threads(args.threads)
-    trainer = Trainer(model, source, train_config)
     checkpoint = out / "checkpoint.pt"
-    if args.resume:
-        if not checkpoint.is_file():
-            raise UserError(f"--resume: no checkpoint at {checkpoint}")
-        trainer.load(checkpoint)
-        print(f"resumed at chunk {trainer.position}")
-    remaining = t.chunks - trainer.position
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(run_lock(out))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        torch.set_num_threads(args.threads)
+        trainer = Trainer(model, source, train_config)
+        if args.resume:
+            try:
+                trainer.load(checkpoint)
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+            truncate_metrics(out / "metrics.jsonl", trainer.position)  # no position logged twice
+            print(f"resumed at chunk {trainer.position}")
+        else:
+            for name in RUN_FILES:  # --overwrite (checked above): the old run's files go
+                (out / name).unlink(missing_ok=True)
+        # Only now, with the run known to start, is anything in OUT rewritten.
+        with atomic_write(out / "config.toml", "w") as handle:
+            handle.write(to_toml(config))
+        _train_run(args, out, config, trainer)
+    from spiking_nr import viz
+
+    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
+    viz.training_curves(history, path=out / "training.png", title=f"training ({t.reset_policy} reset)")
+    report = _evaluate(model, config, config.eval.steps, config.eval.lanes, reset=t.reset_policy == "segment")
+    write_json(out / "summary.json", {"data": DATA_NOTE, "config": config.to_dict(),
+                                      "chunks_trained": trainer.position, "evaluation": report})
+    print(f"segment accuracy {report['segment_accuracy']:.3f} on the held-out stream "
+          f"({DATA_NOTE}); run folder {out}")
+
+
+def _train_run(args: argparse.Namespace, out: Path, config, trainer) -> None:
+    """Train to the chunk budget, logging each chunk and checkpointing every few."""
+    import json
+
+    checkpoint = out / "checkpoint.pt"
+    remaining = config.train.chunks - trainer.position
     tensorboard = None
     if args.tensorboard:
         try:
@@ -216,15 +272,6 @@ def cmd_train(args: argparse.Namespace) -> None:
                 trainer.save(checkpoint)
         trainer.fit(max(remaining, 0), callback=callback)
     trainer.save(checkpoint)
-    from spiking_nr import viz
-
-    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
-    viz.training_curves(history, path=out / "training.png", title=f"training ({t.reset_policy} reset)")
-    report = _evaluate(model, config, config.eval.steps, config.eval.lanes, reset=t.reset_policy == "segment")
-    write_json(out / "summary.json", {"data": DATA_NOTE, "config": config.to_dict(),
-                                      "chunks_trained": trainer.position, "evaluation": report})
-    print(f"segment accuracy {report['segment_accuracy']:.3f} on the held-out stream "
-          f"({DATA_NOTE}); run folder {out}")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -287,8 +334,26 @@ def cmd_plot(args: argparse.Namespace) -> None:
     print(f"wrote raster.png, traces.png, stream_outputs.png, firing_rates.png to {out}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``spiking-nr train: error: ...``), exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse turns the ValueError into a one-line usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="spiking-nr", description="Reset-free spiking RNNs: export trained models and run "
         "them on the CPU backend or in Lava (Loihi fixed point).",
         epilog="The offline demo (train, evaluate, export, simulate, plot): bash scripts/demo.sh")
@@ -301,9 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", nargs="*", metavar="SECTION.KEY=VALUE",
                    help="overrides, e.g. --set train.lr=0.01 model.hidden=[64]")
     p.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--checkpoint-every", type=int, default=20, help="chunks between checkpoints")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in OUT from OUT/config.toml and OUT/checkpoint.pt "
+                   "(--set may change only train.chunks and eval.*)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in an OUT that already holds one (its files are replaced)")
+    p.add_argument("--checkpoint-every", type=_positive_int, default=20,
+                   help="chunks between checkpoints (>= 1)")
+    p.add_argument("--threads", type=_positive_int, default=2, help="torch threads (default 2)")
     p.add_argument("--tensorboard", action="store_true", help="also log to OUT/tensorboard")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=cmd_train)
@@ -348,16 +418,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(message: str) -> int:
+    print(f"spiking-nr: error: {' '.join(str(message).split())}", file=sys.stderr)  # one line
+    return EXIT_USER_ERROR
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error already printed as one line (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     if getattr(args, "steps", 1) <= 0:
-        print("spiking-nr: error: --steps must be positive", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return _error("--steps must be positive")
     try:
         args.func(args)
     except UserError as exc:
-        print(f"spiking-nr: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return _error(str(exc))
+    except (ValueError, TypeError) as exc:
+        # The API's input checks raise these with a complete one-line message.
+        return _error(str(exc))
     return 0
 
 

@@ -15,6 +15,7 @@ Overrides: ``["train.lr=0.01", "model.hidden=[128, 64]"]`` (values parsed as JSO
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -121,7 +122,36 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     unknown = set(data) - set(_SECTION_TYPES)
     if unknown:
         raise ValueError(f"unknown config section(s) {sorted(unknown)}; allowed: {sorted(_SECTION_TYPES)}")
-    return RunConfig(**sections)
+    config = RunConfig(**sections)
+    _check_values(config)
+    return config
+
+
+# (section.key, lowest allowed value): sizes and counts, checked before anything is written.
+_MINIMUM = {"train.chunks": 1, "train.tbptt_window": 1, "data.batch": 1, "data.chunk_len": 1,
+            "data.gap_max": 0, "eval.lanes": 1, "eval.steps": 1}
+
+
+def _check_values(config: RunConfig) -> None:
+    """Ranges and names the dataclasses cannot express; the model/train/loss constructors check
+    the rest (neuron, surrogate, reset policy, learning rates, KL settings)."""
+    from spiking_nr.masks import MASKS
+
+    for dotted, lowest in _MINIMUM.items():
+        section, key = dotted.split(".")
+        value = getattr(getattr(config, section), key)
+        if value < lowest:
+            raise ValueError(f"{dotted} must be >= {lowest}, got {value}")
+    hidden = config.model.hidden
+    if not hidden or min(hidden) < 1:
+        raise ValueError(f"model.hidden must be a non-empty list of sizes >= 1, got {list(hidden)}")
+    for key in ("lr", "lr_tau", "grad_clip"):
+        value = getattr(config.train, key)
+        if not (math.isfinite(value) and value > 0):
+            dotted = f"train.{key}"
+            raise ValueError(f"{dotted} must be a finite number > 0, got {value}")
+    if config.train.mask not in MASKS:
+        raise ValueError(f"train.mask {config.train.mask!r} is not a mask; expected one of {MASKS}")
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:

@@ -36,6 +36,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
+from spiking_nr.checkpoint import save_checkpoint
 from spiking_nr.io import write_json
 from spiking_nr.losses import AdaptiveLossConfig, kl_to_uniform
 from spiking_nr.network import SRNN, SRNNConfig
@@ -276,10 +277,7 @@ class DistributedTrainer(Trainer):
         """Collective: gather the state, rank 0 writes the file atomically, all ranks wait."""
         data = self.state_dict()
         if self.ctx.is_main:
-            from spiking_nr.io import atomic_write
-
-            with atomic_write(path, "wb") as handle:
-                torch.save(data, handle)
+            save_checkpoint(data, path)
         if self.ctx.world_size > 1:
             dist.barrier()  # nobody reads or overwrites the file before it is complete
 

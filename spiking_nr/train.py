@@ -29,13 +29,20 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from spiking_nr.io import atomic_write
+from spiking_nr.checkpoint import (
+    CHECKPOINT_FORMAT,
+    load_checkpoint,
+    python_rng_state,
+    save_checkpoint,
+    set_python_rng_state,
+)
 from spiking_nr.losses import AdaptiveLossConfig, adaptive_loss
 from spiking_nr.network import SRNN, SRNNConfig, SRNNState
 from spiking_nr.state import detach_state
 
 RESET_POLICIES = ("never", "segment", "sample")
-CHECKPOINT_FORMAT = 1
+__all__ = ["CHECKPOINT_FORMAT", "TrainConfig", "Trainer", "load_checkpoint", "model_from_checkpoint",
+           "save_model"]
 
 
 class Chunk(Protocol):
@@ -210,7 +217,7 @@ class Trainer:
             "position": self.position,
             "optimizer_steps": self.optimizer_steps,
             "carried_state": self.state,
-            "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
+            "rng": {"torch": torch.get_rng_state(), **python_rng_state()},
         }
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
@@ -220,49 +227,40 @@ class Trainer:
         self.optimizer_steps = int(data["optimizer_steps"])
         self.state = data["carried_state"]
         torch.set_rng_state(data["rng"]["torch"])
-        random.setstate(data["rng"]["python"])
+        set_python_rng_state(data["rng"])
         self._iterator = None  # regenerate the stream and skip what was consumed
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write a checkpoint atomically (the old file survives a crash mid-write)."""
-        with atomic_write(path, "wb") as handle:
-            torch.save(self.state_dict(), handle)
+        save_checkpoint(self.state_dict(), path)
 
     def load(self, path: str | os.PathLike[str]) -> None:
-        self.load_state_dict(load_checkpoint(path))
-
-
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and validate a checkpoint written by :meth:`Trainer.save`."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises several types for a corrupt or foreign file
-        raise ValueError(f"{path} is not a readable spiking-nr checkpoint: {exc}") from exc
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{path} is not a spiking-nr checkpoint of format {CHECKPOINT_FORMAT} "
-            f"(got format {data.get('format') if isinstance(data, dict) else type(data).__name__})"
-        )
-    return data
+        """Restore a checkpoint; one-line ``ValueError`` if it does not fit this trainer."""
+        data = load_checkpoint(path)
+        try:
+            self.load_state_dict(data)
+        except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ValueError(f"{path} does not fit this model and optimiser: "
+                             f"{str(exc).strip().splitlines()[0][:300]}") from None
 
 
 def save_model(model: SRNN, path: str | os.PathLike[str]) -> None:
     """Write just a model (config + weights) in the checkpoint format, atomically."""
-    with atomic_write(path, "wb") as handle:
-        torch.save({"format": CHECKPOINT_FORMAT, "model_config": model.config.to_dict(),
-                    "model": model.state_dict()}, handle)
+    save_checkpoint({"model_config": model.config.to_dict(), "model": model.state_dict()}, path)
 
 
 def model_from_checkpoint(path: str | os.PathLike[str]) -> torch.nn.Module:
     """Rebuild the trained model (an :class:`SRNN`, or the GRU baseline) stored in a checkpoint."""
     data = load_checkpoint(path)
-    if data["model_config"].get("kind") == "gru":
-        from spiking_nr.baselines import GRUConfig, GRUNetwork
+    try:
+        if data["model_config"].get("kind") == "gru":
+            from spiking_nr.baselines import GRUConfig, GRUNetwork
 
-        model: torch.nn.Module = GRUNetwork(GRUConfig.from_dict(data["model_config"]))
-    else:
-        model = SRNN(SRNNConfig.from_dict(data["model_config"]))
-    model.load_state_dict(data["model"])
+            model: torch.nn.Module = GRUNetwork(GRUConfig.from_dict(data["model_config"]))
+        else:
+            model = SRNN(SRNNConfig.from_dict(data["model_config"]))
+        model.load_state_dict(data["model"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: the stored model does not rebuild: "
+                         f"{str(exc).strip().splitlines()[0][:300]}") from None
     return model

@@ -55,7 +55,7 @@ def test_train_eval_plot_data_end_to_end(tmp_path):
     assert len(lines) == 3 and '"position": 3' in lines[-1]
     assert "hidden = [16]" in (run_dir / "config.toml").read_text()
     assert (run_dir / "training.png").stat().st_size > 1000
-    r = run("train", "--config", str(config), "--out", str(run_dir), "--resume",
+    r = run("train", "--out", str(run_dir), "--resume",
             "--set", "train.chunks=4")
     assert r.returncode == 0 and "resumed at chunk 3" in r.stdout, r.stderr
     r = run("eval", str(run_dir / "checkpoint.pt"), "--steps", "200", "--lanes", "2")
