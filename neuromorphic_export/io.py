@@ -24,10 +24,17 @@ leading run of CUBA layers and never wires across an extension layer)::
 Version 1 files (``/layers/<i>/``, extension layers only, numbered from 0) are still read.
 Everything is checked on load (missing keys, shapes, dtypes, NaN/inf, integer ranges, unknown
 format, version or layer type); a bad file raises ``ValueError`` naming the file and the problem.
+
+Integrity: the root attribute ``sha256`` is a SHA-256 over every dataset (path, dtype, shape,
+bytes) and every attribute but itself; a file whose content does not match it is refused
+("checksum mismatch"). Files written before the checksum existed (no ``sha256``) still load.
+Before any data is read, every dataset's declared size is checked (at most ``MAX_ELEMENTS``
+values, rank <= 2), so a file declaring absurd dimensions is refused instead of exhausting memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -44,6 +51,49 @@ READABLE_VERSIONS = (1, 2)
 EXTENSION_TYPE = "spiking-nr"
 NETX_TYPES = ("dense", "dense_rec")
 NETX_NEURON_KEYS = ("iDecay", "vDecay", "vThMant")
+CHECKSUM_ATTR = "sha256"
+MAX_ELEMENTS = 2**28  # per dataset: a 16k x 16k weight matrix; far beyond any Loihi network
+
+
+def _canonical(value) -> bytes:
+    """Bytes of an attribute or dataset value that do not depend on numpy's repr."""
+    if isinstance(value, str):
+        return b"str:" + value.encode("utf-8", "surrogatepass")
+    if isinstance(value, bytes):
+        return b"bytes:" + value
+    array = np.asarray(value)
+    if array.dtype.kind == "O":
+        return b"obj:" + repr(array.tolist()).encode()
+    array = np.ascontiguousarray(array)
+    return f"{array.dtype.str}{array.shape}:".encode() + array.tobytes()
+
+
+def _checksum(f: h5py.File) -> str:
+    """SHA-256 over all datasets and attributes (but the checksum attribute), in name order."""
+    digest = hashlib.sha256()
+
+    def visit(obj, name: str) -> None:
+        for key in sorted(obj.attrs):
+            if not (name == "/" and key == CHECKSUM_ATTR):
+                digest.update(f"{name}@{key}=".encode() + _canonical(obj.attrs[key]))
+        if isinstance(obj, h5py.Dataset):
+            digest.update(f"{name}=".encode() + _canonical(obj[()]))
+        else:
+            for key in sorted(obj):
+                visit(obj[key], f"{name.rstrip('/')}/{key}")
+
+    visit(f, "/")
+    return digest.hexdigest()
+
+
+def _check_sizes(f: h5py.File, where: str) -> None:
+    """Refuse absurd declared dimensions before any data is read."""
+    def visit(name: str, obj) -> None:
+        if isinstance(obj, h5py.Dataset):
+            if len(obj.shape or ()) > 2 or (obj.size or 0) > MAX_ELEMENTS:
+                raise ValueError(f"{where}: dataset {name!r} declares shape {obj.shape}; expected "
+                                 f"a vector or matrix of at most {MAX_ELEMENTS} values")
+    f.visititems(visit)
 
 
 def _netx_expressible(layer: LayerSpec, mode: str) -> bool:
@@ -100,6 +150,7 @@ def save_network(spec: NetworkSpec, path: str | os.PathLike[str]) -> Path:
             g.attrs["scale"] = layer.scale
             netx_run = netx_run and _netx_expressible(layer, spec.mode)
             (_write_netx_layer if netx_run else _write_extension_layer)(g, layer)
+        f.attrs[CHECKSUM_ATTR] = _checksum(f)
     return path
 
 
@@ -116,6 +167,9 @@ def _read(group: h5py.Group, key: str, where: str) -> np.ndarray:
     array = _dataset(group, key, where)
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
         raise ValueError(f"{where}: {key!r} must be a numeric array")
+    if array.dtype.kind == "u" and array.size and int(array.max()) > np.iinfo(np.int64).max:
+        # numpy would wrap it to a negative int64 later (2**64 - 1 -> -1)
+        raise ValueError(f"{where}: {key!r} holds {int(array.max())}, beyond the int64 range")
     return array
 
 
@@ -244,24 +298,47 @@ def load_network(path: str | os.PathLike[str]) -> NetworkSpec:
     except OSError as exc:
         raise ValueError(f"{path} is not an HDF5 file ({exc}); expected a spiking-nr network "
                          "file written by `spiking-nr export`") from None
-    with f:
-        where = str(path)
-        fmt = _attr(f, "format", where)
-        if fmt != FORMAT:
-            raise ValueError(f"{where}: format {fmt!r} is not {FORMAT!r}")
-        version = int(_attr(f, "version", where))
-        if version not in READABLE_VERSIONS:
-            raise ValueError(f"{where}: unknown version {version}; this reader understands "
-                             f"{READABLE_VERSIONS}")
-        mode = str(_attr(f, "mode", where))
-        try:
-            metadata = json.loads(str(_attr(f, "metadata", where)))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{where}: metadata is not valid JSON ({exc})") from None
-        input_size = int(_attr(f, "input_size", where))
-        layers = (_read_layers_v2(f, input_size, mode, where) if version == 2
-                  else _read_layers_v1(f, where))
-        try:
-            return NetworkSpec(input_size, tuple(layers), mode, metadata)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{where}: {exc}") from None
+    where = str(path)
+    try:
+        with f:
+            return _load_open(f, where)
+    except (OSError, RuntimeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        # h5py raises these for a file that is truncated or damaged inside
+        raise ValueError(f"{where} is damaged or truncated ({exc}); expected a spiking-nr network "
+                         "file written by `spiking-nr export`") from None
+    except MemoryError:
+        raise ValueError(f"{where}: too large to read into memory") from None
+
+
+def _load_open(f: h5py.File, where: str) -> NetworkSpec:
+    fmt = _attr(f, "format", where)
+    if fmt != FORMAT:
+        raise ValueError(f"{where}: format {fmt!r} is not {FORMAT!r}")
+    version = _attr(f, "version", where)
+    if not isinstance(version, (int, np.integer)) or int(version) not in READABLE_VERSIONS:
+        raise ValueError(f"{where}: unknown version {version!r}; this reader understands "
+                         f"{READABLE_VERSIONS}")
+    version = int(version)
+    _check_sizes(f, where)
+    mode = str(_attr(f, "mode", where))
+    try:
+        metadata = json.loads(str(_attr(f, "metadata", where)))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where}: metadata is not valid JSON ({exc})") from None
+    input_size = _attr(f, "input_size", where)
+    if not isinstance(input_size, (int, np.integer)) or not 0 < int(input_size) <= MAX_ELEMENTS:
+        raise ValueError(f"{where}: input_size must be an integer in [1, {MAX_ELEMENTS}], "
+                         f"got {input_size!r}")
+    input_size = int(input_size)
+    layers = (_read_layers_v2(f, input_size, mode, where) if version == 2
+              else _read_layers_v1(f, where))
+    try:
+        spec = NetworkSpec(input_size, tuple(layers), mode, metadata)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    # Last, so that a structural problem gets its own message; a file that is well-formed but
+    # not what was written (a flipped bit in a weight) is caught here.
+    if CHECKSUM_ATTR in f.attrs and str(_attr(f, CHECKSUM_ATTR, where)) != _checksum(f):
+        raise ValueError(f"{where}: checksum mismatch: the file is corrupt or was modified "
+                         "after it was written")
+    return spec

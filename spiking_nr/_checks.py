@@ -23,9 +23,14 @@ def check_sequence(x: torch.Tensor, n_features: int, name: str = "input") -> Non
             f"{name} has {x.shape[2]} features per step, expected {n_features} "
             f"(shape {tuple(x.shape)} is [T, B, N])"
         )
+    check_finite(x, name)
+
+
+def check_finite(x: torch.Tensor, name: str = "input") -> None:
+    """Refuse NaN/inf: one message for every input path (forward, stepper, CPU and Lava backends)."""
     # One pass: any NaN/inf makes the sum non-finite; the exact check runs only then (the sum of
     # finite values can also overflow).
-    if not bool(torch.isfinite(x.sum())):
+    if x.is_floating_point() and not bool(torch.isfinite(x.sum())):
         bad = int((~torch.isfinite(x)).sum())
         if bad:
             raise ValueError(f"{name} contains {bad} NaN/inf value(s); expected finite values")

@@ -67,7 +67,7 @@ def encode_state(state: Any) -> Any:
     raise TypeError(f"state leaves must be tensors or (named) tuples, got {type(state).__name__}")
 
 
-def decode_state(data: Any) -> Any:
+def decode_state(data: Any, where: str = "checkpoint") -> Any:
     """Inverse of :func:`encode_state`; ``ValueError`` for anything it did not write."""
     if data is None or isinstance(data, torch.Tensor):
         return data
@@ -75,11 +75,11 @@ def decode_state(data: Any) -> Any:
         cls = _state_classes().get(data.get("type"))  # type: ignore[arg-type]
         fields = data.get("fields")
         if cls is None or not isinstance(fields, list) or len(fields) != len(cls._fields):
-            raise ValueError(f"carried_state has an unknown entry {data.get('type')!r}")
-        return cls(*(decode_state(v) for v in fields))
+            raise ValueError(f"{where}: carried_state has an unknown entry {data.get('type')!r}")
+        return cls(*(decode_state(v, where) for v in fields))
     if isinstance(data, (list, tuple)):
-        return tuple(decode_state(v) for v in data)
-    raise ValueError(f"carried_state holds a {type(data).__name__}; expected tensors")
+        return tuple(decode_state(v, where) for v in data)
+    raise ValueError(f"{where}: carried_state holds a {type(data).__name__}; expected tensors")
 
 
 def _walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:
@@ -199,14 +199,15 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         if not isinstance(stored, str) or stored != checksum(data):
             raise ValueError(f"{where}: checksum mismatch: the file is corrupt or was modified "
                              "after it was written")
-        try:
-            for key in ("model_config", "train_config"):
-                if key in data:
+        for key in ("model_config", "train_config"):
+            if key in data:
+                try:
                     data[key] = json.loads(data[key])
-            if "carried_state" in data:
-                data["carried_state"] = decode_state(data["carried_state"])
-        except (TypeError, json.JSONDecodeError, ValueError) as exc:
-            raise ValueError(f"{where}: {_short(exc)}") from None
+                except (TypeError, json.JSONDecodeError) as exc:
+                    raise ValueError(f"{where}: {key!r} is not a JSON object ({_short(exc)})"
+                                     ) from None
+        if "carried_state" in data:
+            data["carried_state"] = decode_state(data["carried_state"], where)
     _validate(data, where)
     return data
 

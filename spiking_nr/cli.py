@@ -68,18 +68,42 @@ def cmd_info(args: argparse.Namespace) -> None:
         print(f"  {layer.name}: {layer.model}, {layer.size} neurons, dense {layer.input_size}{rec}")
 
 
-def _stream_inputs(spec, steps: int, seed: int, input_file: str | None):
+def _read_spike_file(path: str, input_size: int, threshold: float | None) -> np.ndarray:
+    """Binary spikes ``[T, N]`` from a ``.npy`` file; never unpickles, never silently converts."""
+    if not Path(path).is_file():
+        raise UserError(f"input file {path} does not exist (expected a .npy array [T, {input_size}])")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(f"{path} is not a readable .npy array of numbers ({' '.join(str(exc).split())})"
+                        ) from None
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
+        raise UserError(f"{path} holds dtype {getattr(x, 'dtype', type(x).__name__)}; expected "
+                        "numbers (0/1 spikes)")
+    if x.ndim != 2 or x.shape[1] != input_size or x.shape[0] == 0:
+        raise UserError(f"{path} has shape {list(x.shape)}; expected [T, {input_size}] with T >= 1 "
+                        f"(the network has {input_size} input channels)")
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        raise UserError(f"{path} contains {int((~np.isfinite(x)).sum())} NaN/inf value(s); "
+                        "expected finite values")
+    if threshold is not None:
+        return (x >= threshold).astype(np.uint8)
+    if not np.all((x == 0) | (x == 1)):
+        raise UserError(f"{path} holds values other than 0 and 1 (min {x.min():.4g}, max "
+                        f"{x.max():.4g}); pass binary spikes, or --threshold X to convert "
+                        "(value >= X is a spike)")
+    return x.astype(np.uint8)
+
+
+def _stream_inputs(spec, steps: int, seed: int, input_file: str | None,
+                   threshold: float | None = None, own_input_hint: str = "pass --input spikes.npy"):
     if input_file is not None:
-        if not Path(input_file).is_file():
-            raise UserError(f"input file {input_file} does not exist (expected a .npy array [T, N])")
-        try:
-            x = np.load(input_file)
-        except ValueError as exc:
-            raise UserError(f"{input_file} is not a .npy array: {exc}") from None
-        return x[:steps], None
+        return _read_spike_file(input_file, spec.input_size, threshold)[:steps], None
+    if threshold is not None:
+        raise UserError("--threshold applies to --input files only")
     if spec.input_size != 28:
         raise UserError(f"the built-in MNIST row stream has 28 channels, the network expects "
-                        f"{spec.input_size}: pass --input spikes.npy")
+                        f"{spec.input_size}: {own_input_hint}")
     from spiking_nr.data import load_mnist_5k
     from spiking_nr.encoding import rows_threshold
     from spiking_nr.streams import ContinualStream, LabelledSequences, StreamConfig
@@ -99,7 +123,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     from neuromorphic_export.cpu import CPUSimulator
 
     spec = _load_spec(args.network)
-    x, chunk = _stream_inputs(spec, args.steps, args.seed, args.input)
+    x, chunk = _stream_inputs(spec, args.steps, args.seed, args.input, args.threshold)
     start = time.perf_counter()
     if args.backend == "cpu":
         result = CPUSimulator(spec).run(x.astype(np.uint8), record=("spikes",))
@@ -315,7 +339,12 @@ def cmd_plot(args: argparse.Namespace) -> None:
     from spiking_nr.metrics import softmax
 
     spec = _load_spec(args.network)
-    x, chunk = _stream_inputs(spec, args.steps, args.seed, None)
+    if args.steps <= spec.latency:
+        raise UserError(f"--steps {args.steps} is too short: the network's output lags its input "
+                        f"by {spec.latency} steps; pass --steps > {spec.latency}")
+    x, chunk = _stream_inputs(spec, args.steps, args.seed, None, own_input_hint=(
+        "plot runs the built-in stream only; for your own spikes use `spiking-nr simulate "
+        "NETWORK --input spikes.npy --plot raster.png`"))
     result = CPUSimulator(spec).run(x.astype(np.uint8), record=("spikes", "voltage", "threshold"))
     lag = spec.latency
     out = Path(args.out)
@@ -412,7 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("cpu", "lava"), default="cpu")
     p.add_argument("--steps", type=int, default=2000, help="steps to run (default 2000)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--input", help="binary spikes [T, N] as .npy instead of the built-in stream")
+    p.add_argument("--input", help="binary spikes [T, N] as .npy instead of the built-in stream "
+                   "(values must be 0/1 unless --threshold is given)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="convert a non-binary --input: a value >= THRESHOLD is a spike, else none")
     p.add_argument("--plot", help="write a raster of the hidden spikes here (.png/.pdf/.svg)")
     p.set_defaults(func=cmd_simulate)
     return parser

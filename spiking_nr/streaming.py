@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from spiking_nr._checks import check_finite
 from spiking_nr.fast import _alif_forward, _leaky_forward, fused_supported
 from spiking_nr.network import SRNN, SRNNState
 from spiking_nr.neurons.alif import ALIFState
@@ -297,6 +298,7 @@ class SRNNStepper:
                 f"step input must have shape [B, N_in] = {tuple(self._x_shape)}, got "
                 f"{tuple(x.shape)}"
             )
+        check_finite(x, "step input")  # a NaN would poison the carried state for good
         # No buffer requires grad and x is detached: no autograd work, no grad-mode switch needed.
         self._x_in.copy_(x.detach())
         if self._sparse:

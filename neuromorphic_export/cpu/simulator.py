@@ -267,7 +267,8 @@ class CPUSimulator:
         out = np.empty(x.shape, self._dtype)
         if not kernels.load_binary(x, out):
             if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
-                raise ValueError("input contains NaN/inf")
+                raise ValueError(f"input contains {int((~np.isfinite(x)).sum())} NaN/inf "
+                                 "value(s); expected finite values")
             raise ValueError("inputs must be binary spikes (0/1); encode analog data first "
                              "(e.g. spiking_nr.encoding delta or rate encoders)")
         return out

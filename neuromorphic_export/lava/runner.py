@@ -92,6 +92,11 @@ def run_lava(spec: NetworkSpec, spikes: np.ndarray, record_spikes: bool = True) 
     x = np.asarray(spikes)
     if x.ndim != 2 or x.shape[1] != spec.input_size:
         raise ValueError(f"Lava runs batch 1: spikes must be [T, {spec.input_size}], got {x.shape}")
+    if x.dtype.kind not in "biuf":
+        raise ValueError(f"input spikes must be numeric (0/1), got dtype {x.dtype}")
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        raise ValueError(f"input contains {int((~np.isfinite(x)).sum())} NaN/inf value(s); "
+                         "expected finite values")
     if x.size and not np.all((x == 0) | (x == 1)):
         raise ValueError("inputs must be binary spikes (0/1)")
     n_steps = int(x.shape[0])
