@@ -130,11 +130,15 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         output = result.output_float(spec)[:, 0]
         spikes = [s[:, 0] for s in result.spikes]
     else:
-        from neuromorphic_export.lava import lava_available, run_lava
+        from neuromorphic_export.lava import LavaRunError, lava_available, run_lava
 
         if not lava_available():
             raise UserError("lava-nc is not importable; install it with scripts/setup_env.sh")
-        lava = run_lava(spec, x.astype(np.uint8))
+        try:
+            lava = run_lava(spec, x.astype(np.uint8))
+        except LavaRunError as exc:  # not the user's mistake: exit 1, but one line
+            print(f"spiking-nr: error: {' '.join(str(exc).split())}", file=sys.stderr)
+            raise SystemExit(1) from None
         output, spikes = lava.output_float(spec), lava.spikes
     seconds = time.perf_counter() - start
     print(f"{args.backend}: {len(x)} steps in {seconds:.2f} s ({len(x) / seconds:.0f} steps/s), "

@@ -4,6 +4,7 @@ Importing this package does not import lava; :func:`run_lava` does (after the 3.
 """
 
 from neuromorphic_export.lava.compat import ensure_lava_importable, lava_available
-from neuromorphic_export.lava.runner import LavaResult, run_lava
+from neuromorphic_export.lava.runner import LavaResult, LavaRunError, LavaTerminated, run_lava
 
-__all__ = ["LavaResult", "ensure_lava_importable", "lava_available", "run_lava"]
+__all__ = ["LavaResult", "LavaRunError", "LavaTerminated", "ensure_lava_importable",
+           "lava_available", "run_lava"]
