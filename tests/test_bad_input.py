@@ -56,6 +56,15 @@ def _cli_error(capsys, argv: list[str], needle: str) -> str:
     return err
 
 
+def _api_error(load: Callable[[Path], object], path: Path, needle: str) -> None:
+    """``load(path)`` raises one ValueError line naming the file and the problem."""
+    with pytest.raises(ValueError) as info:
+        load(path)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message, message
+    assert needle.lower() in message.lower(), message
+
+
 # ---- network files ------------------------------------------------------------------------------
 def _edit_h5(edit: Callable[[h5py.File], None]) -> Callable[[Path, Path], Path]:
     def make(good: Path, path: Path) -> Path:
@@ -136,10 +145,7 @@ NETWORK_CASES = {
 def test_bad_network_file(case, files, tmp_path, capsys):
     make, needle = NETWORK_CASES[case]
     path = make(files["h5"], tmp_path / "bad.h5")
-    with pytest.raises(ValueError) as info:
-        load_network(path)
-    assert str(path) in str(info.value) and "\n" not in str(info.value)
-    assert needle.lower() in str(info.value).lower(), str(info.value)
+    _api_error(load_network, path, needle)
     for argv in (["info", str(path)], ["simulate", str(path), "--steps", "20"],
                  ["plot", str(path), "--out", str(tmp_path)]):
         err = _cli_error(capsys, argv, needle)
@@ -201,10 +207,7 @@ CHECKPOINT_CASES = {
 def test_bad_checkpoint(case, files, tmp_path, capsys):
     make, needle = CHECKPOINT_CASES[case]
     path = make(files["pt"], tmp_path / "bad.pt")
-    with pytest.raises(ValueError) as info:
-        model_from_checkpoint(path)
-    assert str(path) in str(info.value) and "\n" not in str(info.value)
-    assert needle.lower() in str(info.value).lower(), str(info.value)
+    _api_error(model_from_checkpoint, path, needle)
     for argv in (["eval", str(path), "--steps", "20"],
                  ["export", str(path), str(tmp_path / "out.h5")]):
         _cli_error(capsys, argv, needle)
