@@ -50,6 +50,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     Left-over temporaries of an earlier, interrupted write to the same ``path`` are removed first.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; expected the name of a file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",

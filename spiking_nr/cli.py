@@ -95,6 +95,13 @@ def _read_spike_file(path: str, input_size: int, threshold: float | None) -> np.
     return x.astype(np.uint8)
 
 
+def _check_steps_cover_latency(spec, steps: int) -> None:
+    """Scoring the built-in stream needs outputs: the readout lags the input by ``latency``."""
+    if steps <= spec.latency:
+        raise UserError(f"--steps {steps} is too short: the network's output lags its input "
+                        f"by {spec.latency} steps; pass --steps > {spec.latency}")
+
+
 def _stream_inputs(spec, steps: int, seed: int, input_file: str | None,
                    threshold: float | None = None, own_input_hint: str = "pass --input spikes.npy"):
     if input_file is not None:
@@ -123,6 +130,13 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     from neuromorphic_export.cpu import CPUSimulator
 
     spec = _load_spec(args.network)
+    if args.plot:
+        from spiking_nr.viz import FORMATS
+
+        if Path(args.plot).suffix.lstrip(".").lower() not in FORMATS:
+            raise UserError(f"--plot {args.plot}: expected a .png, .pdf or .svg file name")
+    if args.input is None:
+        _check_steps_cover_latency(spec, args.steps)
     x, chunk = _stream_inputs(spec, args.steps, args.seed, args.input, args.threshold)
     start = time.perf_counter()
     if args.backend == "cpu":
@@ -343,9 +357,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
     from spiking_nr.metrics import softmax
 
     spec = _load_spec(args.network)
-    if args.steps <= spec.latency:
-        raise UserError(f"--steps {args.steps} is too short: the network's output lags its input "
-                        f"by {spec.latency} steps; pass --steps > {spec.latency}")
+    _check_steps_cover_latency(spec, args.steps)
     x, chunk = _stream_inputs(spec, args.steps, args.seed, None, own_input_hint=(
         "plot runs the built-in stream only; for your own spikes use `spiking-nr simulate "
         "NETWORK --input spikes.npy --plot raster.png`"))
@@ -374,15 +386,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (argparse turns the ValueError into a one-line usage error)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+def _int_at_least(lowest: int):
+    """argparse type: an integer >= ``lowest`` (argparse reports a bad one as a usage error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {lowest}, got {text!r}") from None
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {lowest}, got {value}")
+        return value
+    return parse
+
+
+_positive_int, _natural_int = _int_at_least(1), _int_at_least(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -413,14 +430,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a checkpoint on one unbroken held-out stream")
     p.add_argument("checkpoint")
     p.add_argument("--steps", type=int, default=5000, help="steps per lane (default 5000)")
-    p.add_argument("--lanes", type=int, default=4, help="independent streams (default 4)")
+    p.add_argument("--lanes", type=_positive_int, default=4, help="independent streams (default 4)")
     p.add_argument("--reset", action="store_true", help="reset the state at every segment start")
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("plot", help="raster, traces and outputs of a network file on the stream")
     p.add_argument("network")
     p.add_argument("--out", default=".", help="folder for the PNGs")
     p.add_argument("--steps", type=int, default=400)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_natural_int, default=0, help="stream seed (>= 0)")
     p.set_defaults(func=cmd_plot)
     p = sub.add_parser("data", help="check and describe the offline datasets")
     p.set_defaults(func=cmd_data)
@@ -444,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("network")
     p.add_argument("--backend", choices=("cpu", "lava"), default="cpu")
     p.add_argument("--steps", type=int, default=2000, help="steps to run (default 2000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_natural_int, default=0, help="stream seed (>= 0)")
     p.add_argument("--input", help="binary spikes [T, N] as .npy instead of the built-in stream "
                    "(values must be 0/1 unless --threshold is given)")
     p.add_argument("--threshold", type=float, default=None,
@@ -472,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         return _error(str(exc))
     except (ValueError, TypeError) as exc:
         # The API's input checks raise these with a complete one-line message.
+        return _error(str(exc))
+    except OSError as exc:  # a path that cannot be read or written (a folder, no permission, ...)
         return _error(str(exc))
     return 0
 

@@ -279,6 +279,9 @@ BAD_ARGS = {
     "unknown backend": (["simulate", "{h5}", "--backend", "gpu"], "--backend"),
     "unknown command": (["frobnicate"], "invalid choice"),
     "plot steps 1": (["plot", "{h5}", "--steps", "1", "--out", "{dir}"], "--steps 1 is too short"),
+    "simulate steps 2": (["simulate", "{h5}", "--steps", "2"], "--steps 2 is too short"),
+    "negative seed": (["simulate", "{h5}", "--seed", "-1"], "--seed"),
+    "eval lanes 0": (["eval", "{pt}", "--lanes", "0"], "--lanes"),
     "plot 5-channel network": (["plot", "{h5_5in}", "--out", "{dir}"], "spiking-nr simulate"),
     "simulate 5-channel network": (["simulate", "{h5_5in}"], "--input"),
     "threshold without input": (["simulate", "{h5}", "--threshold", "0.5"], "--threshold"),
@@ -388,3 +391,11 @@ def test_temporary_of_a_killed_write_is_removed_at_the_next_write(tmp_path):
         handle.write(b"whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.1.x.tmp", "file.bin"]
     assert target.read_bytes() == b"whole"
+
+
+def test_unwritable_outputs_are_one_line(files, tmp_path, capsys):
+    _cli_error(capsys, ["export", str(files["pt"]), str(tmp_path)], "is a folder")
+    (tmp_path / "file").write_text("x")
+    _cli_error(capsys, ["plot", str(files["h5"]), "--out", str(tmp_path / "file")], "exists")
+    _cli_error(capsys, ["simulate", str(files["h5"]), "--steps", "30", "--plot",
+                        str(tmp_path / "r.xyz")], "expected a .png, .pdf or .svg")
