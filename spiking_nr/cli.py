@@ -492,6 +492,9 @@ def main(argv: list[str] | None = None) -> int:
         return _error(str(exc))
     except OSError as exc:  # a path that cannot be read or written (a folder, no permission, ...)
         return _error(str(exc))
+    except KeyboardInterrupt:  # Ctrl-C: files are written atomically, Lava has been stopped
+        print("spiking-nr: interrupted", file=sys.stderr)
+        return 128 + 2
     return 0
 
 
