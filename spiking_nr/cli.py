@@ -217,9 +217,12 @@ def _train_config(args: argparse.Namespace, out: Path):
     if args.overwrite:
         raise UserError("--resume and --overwrite contradict each other; pass one of them")
     recorded_path = out / "config.toml"
-    if not recorded_path.is_file() or not (out / "checkpoint.pt").is_file():
+    if not recorded_path.is_file():
         raise UserError(f"--resume: {out} is not a run folder with config.toml and checkpoint.pt "
                         "(written by `spiking-nr train --out`)")
+    if not (out / "checkpoint.pt").is_file():
+        raise UserError(f"--resume: {out} has no checkpoint.pt (the run stopped before its first "
+                        "checkpoint); start it again with --overwrite")
     recorded = load_config(recorded_path)
     config = load_config(recorded_path, args.set or [])
     check_resume_overrides(recorded, config)
