@@ -74,7 +74,7 @@ class SRNNConfig:
     tau_out_init: tuple[float, float] = (20.0, 5.0)
     learn_tau: bool = True
     seed: int | None = 0
-    impl: str = "auto"  # "auto": fused CPU layers (spiking_nr.fast) where they apply; "reference": step loop
+    impl: str = "auto"  # "auto": fused layers (spiking_nr.fast on CPU); "reference": step loop
 
     def __post_init__(self) -> None:
         for name in ("input_size", "output_size"):
@@ -195,20 +195,23 @@ class SpikingLayer(nn.Module):
                 record: bool = False):
         """``x [T, B, N_in]`` -> spikes ``[T, B, N]``, final state, optional (u, threshold) traces."""
         params = self.neuron_parameters()
-        if (self.impl == "auto" and reset_mask is None and not record
-                and fused_supported(x, self.spike_fn)):
+        if self.impl == "auto" and fused_supported(x, self.spike_fn):
             w_rec = None if self.rec is None else self.rec.weight
             if isinstance(params, ALIFParameters):
                 spikes, u, b = alif_layer_sequence(
                     x, self.fc.weight, self.fc.bias, w_rec, params.alpha, params.rho, state.u,
-                    state.b, state.s, params.b0, params.beta, self.spike_fn)
-                return spikes, ALIFState(u, b, spikes[-1]), None
+                    state.b, state.s, params.b0, params.beta, self.spike_fn, reset_mask, record)
+                trace = (u, params.b0 + params.beta * b) if record else None
+                if record:
+                    u, b = u[-1], b[-1]
+                return spikes, ALIFState(u, b, spikes[-1]), trace
             # LIF is ALIF without adaptation (beta = 0: the threshold stays at v_th).
             no_adaptation = torch.zeros_like(state.u)
             spikes, u, _ = alif_layer_sequence(
                 x, self.fc.weight, self.fc.bias, w_rec, params.alpha, torch.zeros_like(params.alpha),
-                state.u, no_adaptation, state.s, params.v_th, 0.0, self.spike_fn)
-            return spikes, LIFState(u, spikes[-1]), None
+                state.u, no_adaptation, state.s, params.v_th, 0.0, self.spike_fn, reset_mask, record)
+            trace = (u, torch.full_like(u, params.v_th)) if record else None
+            return spikes, LIFState(u[-1] if record else u, spikes[-1]), trace
         drive = self.fc(x)  # one GEMM for all T: the input projection has no time dependence
         spikes, voltages, thresholds = [], [], []
         for t in range(x.shape[0]):
@@ -250,8 +253,9 @@ class LeakyReadout(nn.Module):
     def forward(self, h: torch.Tensor, state: ReadoutState,
                 reset_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, ReadoutState]:
         params = self.neuron_parameters()
-        if self.impl == "auto" and reset_mask is None and fused_supported(h):
-            y = leaky_readout_sequence(h, self.fc.weight, self.fc.bias, params.alpha, state.y)
+        if self.impl == "auto" and fused_supported(h):
+            y = leaky_readout_sequence(h, self.fc.weight, self.fc.bias, params.alpha, state.y,
+                                       reset_mask)
             return y, ReadoutState(y[-1])
         drive = self.fc(h)
         outputs = []

@@ -51,14 +51,25 @@ def _median_seconds(fn, repeats: int, warmup: int = 1) -> float:
 
 
 # ---- training-step workloads (each returns a zero-argument closure doing fwd + bwd) ----------
-def ours(n_in, n_hidden, n_out, batch, steps, seed=0):
+def ours(n_in, n_hidden, n_out, batch, steps, seed=0, reset_every=None):
+    """spiking-nr's training step; ``reset_every``: the ``segment`` reset policy, each lane's
+    state zeroed at the start of every segment of that many steps (lanes at staggered offsets)."""
     model = SRNN(SRNNConfig.simple(n_in, (n_hidden,), n_out, seed=seed))
     x = (torch.rand(steps, batch, n_in, generator=torch.Generator().manual_seed(seed)) < 0.05).float()
+    reset = None
+    if reset_every is not None:
+        offsets = torch.arange(batch) * 7 % reset_every
+        reset = (torch.arange(steps).unsqueeze(1) + offsets) % reset_every == 0
 
     def step():
         model.zero_grad(set_to_none=True)
-        model(x).output.sum().backward()
+        model(x, reset_mask=reset).output.sum().backward()
     return step
+
+
+def ours_with_resets(n_in, n_hidden, n_out, batch, steps, seed=0):
+    """The same step with segment resets every 50 steps (a reset-based baseline's training)."""
+    return ours(n_in, n_hidden, n_out, batch, steps, seed, reset_every=50)
 
 
 def plain_torch(n_in, n_hidden, n_out, batch, steps, seed=0):
@@ -131,7 +142,9 @@ def snntorch_rleaky(n_in, n_hidden, n_out, batch, steps, seed=0):
     return step
 
 
-WORKLOADS = {"spiking-nr SRNN": ours, "plain torch ALIF loop": plain_torch,
+WORKLOADS = {"spiking-nr SRNN": ours,
+             "spiking-nr SRNN, segment resets every 50 steps": ours_with_resets,
+             "plain torch ALIF loop": plain_torch,
              "norse LSNNRecurrent": norse_lsnn, "snntorch RLeaky (no adaptation)": snntorch_rleaky}
 
 
