@@ -110,7 +110,8 @@ def _check(x: torch.Tensor, n_out: int, **tensors: torch.Tensor | None) -> None:
 
 # ---- kernels (plain functions: compiled with triton.jit on CUDA, interpreted on CPU) ----------
 def _alif_forward_kernel(drive, w_rec, alpha, gain, rho, rho_gain, consts, reset, u_buf, b_buf,
-                         s_buf, n_steps, batch, n, HAS_REC: constexpr, HAS_RESET: constexpr, USE_DOT: constexpr, BLOCK_B: constexpr, BLOCK_N: constexpr,
+                         s_buf, n_steps, batch, n, HAS_REC: constexpr, HAS_RESET: constexpr,
+                         USE_DOT: constexpr, BLOCK_B: constexpr, BLOCK_N: constexpr,
                          BLOCK_K: constexpr):
     """Lanes ``pid * BLOCK_B ...``: state buffers ``[T + 1, B, N]`` hold the initial state in
     row 0; step ``t`` reads row ``t`` and writes row ``t + 1``. ``drive [T, B, N]`` is the input
@@ -167,7 +168,8 @@ def _alif_forward_kernel(drive, w_rec, alpha, gain, rho, rho_gain, consts, reset
 
 def _alif_backward_kernel(grad_s, grad_u, grad_b, u_buf, b_buf, s_buf, du_out, db_out, w_rec,
                           alpha, gain, rho, rho_gain, consts, reset, carry, du_acc, db_acc,
-                          n_steps, batch, n, HAS_REC: constexpr, HAS_RESET: constexpr, HAS_TRACE_GRAD: constexpr, KIND: constexpr, USE_DOT: constexpr,
+                          n_steps, batch, n, HAS_REC: constexpr, HAS_RESET: constexpr,
+                          HAS_TRACE_GRAD: constexpr, KIND: constexpr, USE_DOT: constexpr,
                           BLOCK_B: constexpr, BLOCK_N: constexpr, BLOCK_K: constexpr):
     """Reverse loop of the adjoint equations (see :mod:`spiking_nr.fast`) for a block of lanes.
     ``carry, du_acc, db_acc [B, N]`` hold, between steps, the part of ``dL/ds_t`` from step

@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from spiking_nr._checks import check_batch, check_sequence
 from spiking_nr import fast
+from spiking_nr._checks import check_batch, check_sequence
 from spiking_nr.neurons.alif import (
     ALIFParameters,
     ALIFState,
