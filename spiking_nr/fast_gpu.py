@@ -395,15 +395,19 @@ class _ALIFLayerGPU(torch.autograd.Function):
                 w_rec_c, a, gain, r, 1.0 - r, consts, zeros if reset is None else reset, carry,
                 du_acc, db_acc, n_steps, batch, n, HAS_REC=has_rec, HAS_RESET=reset is not None,
                 HAS_TRACE_GRAD=record, KIND=kind, **config)
-        keep = (torch.ones((n_steps, batch, 1), dtype=u_buf.dtype, device=u_buf.device)
-                if reset is None else (1 - reset.to(u_buf.dtype)).unsqueeze(-1))
-        u_prev, b_prev, s_prev = u_buf[:-1] * keep, b_buf[:-1] * keep, s_buf[:-1] * keep
+        u_prev, b_prev, s_prev = u_buf[:-1], b_buf[:-1], s_buf[:-1]  # views: no copies
+        if reset is not None:  # the state each step saw: zero after a reset
+            keep = (1 - reset.to(u_buf.dtype)).unsqueeze(-1)
+            u_prev, b_prev, s_prev = u_prev * keep, b_prev * keep, s_prev * keep
         du_sum = du_all.sum((0, 1))
         g_x, g_w_in, g_bias, g_drive = _projection_backward(
             du_all, x, w_in, bias, a, ctx.needs_input_grad[:3], du_sum)
         g_s0, g_w_rec = carry, None
         if has_rec:
-            g_s0 = carry + ((du_all[0] * gain) * keep[0]) @ w_rec_c
+            da0 = du_all[0] * gain
+            if reset is not None:
+                da0 = da0 * (1 - reset[0].to(da0.dtype)).unsqueeze(-1)
+            g_s0 = carry + da0 @ w_rec_c
             _, g_w_rec, _, g_rec_drive = _projection_backward(
                 du_all, s_prev, w_rec, None, a, (False, ctx.needs_input_grad[3], False), du_sum)
             g_drive = g_drive + g_rec_drive
