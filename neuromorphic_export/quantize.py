@@ -2,7 +2,9 @@
 
 Per layer, input and recurrent weights share one scale ``s_w`` (both add into ``u``), chosen so the
 largest magnitude maps to the top of Loihi's 8-bit mantissa; the state scale is ``64 * s_w``
-because Loihi adds ``a << 6`` to the state. Decays become 12-bit integers (units of 1/4096);
+because Loihi adds ``a << 6`` to the state. Decays become 12-bit integers (units of 1/4096),
+except ``alif_yin``'s adaptation decay ``rho`` (24 bits, units of 2**-24; its trace gets
+``TRACE_BITS`` fractional bits);
 thresholds become state units (``alif_yin``) or mantissas compared as ``<< 6`` (``cuba_lif``,
 ``atrlif``). A float current decay of 0 becomes 1/4096, the smallest Loihi can express.
 """
@@ -14,6 +16,8 @@ import numpy as np
 from neuromorphic_export.spec import (
     DECAY_ONE,
     PARAM_RULES,
+    RHO_ONE,
+    TRACE_BITS,
     WEIGHT_MAX,
     WEIGHT_MIN,
     LayerSpec,
@@ -62,6 +66,8 @@ def quantize_param(key: str, value: np.ndarray, weight_scale: float) -> np.ndarr
     rule = PARAM_RULES[key]
     if rule.unit == "decay":
         q = quantize_decay(value)
+    elif rule.unit == "fine_decay":
+        q = np.round(np.asarray(value, dtype=np.float64) * RHO_ONE)
     else:  # thresholds: state units (scale 64 * s_w) or mantissas compared as << 6 (scale s_w)
         q = np.round(np.asarray(value, dtype=np.float64) * weight_scale
                      * (64.0 if rule.unit == "state" else 1.0))
@@ -82,6 +88,8 @@ def quantize_layer(layer: LayerSpec) -> LayerSpec:
         bias=np.clip(np.round(layer.bias * s_w), -limit, limit).astype(np.int64),
         params=params,
         scale=64.0 * s_w,
+        trace_bits=TRACE_BITS,
+        bias_delay=layer.bias_delay,
     )
 
 
