@@ -303,11 +303,84 @@ class LayerSpec:
             if w.min() < WEIGHT_MIN or w.max() > WEIGHT_MAX:
                 raise ValueError(f"{where}: fixed-point {name} must lie in [{WEIGHT_MIN}, "
                                  f"{WEIGHT_MAX}] (8-bit mantissa), got [{w.min()}, {w.max()}]")
+            _require_unchanged(where, name, w, lava_dense_weights(w), "lava's Dense",
+                               "a matrix that mixes signs needs even values in [-256, 254], an "
+                               "all-negative one values in [-255, 0]")
+        if self.model == "cuba_lif":  # may be written in netx's schema (neuromorphic_export.io)
+            if not np.any(weight) and (weight_rec is None or not np.any(weight_rec)):
+                raise ValueError(f"{where}: a fixed-point cuba_lif layer needs a non-zero weight "
+                                 "(netx cannot size an all-zero weight matrix)")
+            for name, w, got in zip(("weight", "weight_rec"), (weight, weight_rec),
+                                    netx_dense_weights(weight, weight_rec)):
+                _require_unchanged(where, name, w, got, "netx's bit sizing (weight and weight_rec "
+                                   "sized together)", "when the two matrices together mix signs, "
+                                   "every value must be even")
         limit = bias_limit(self.model)
         if np.any(np.abs(bias) > limit):
             raise ValueError(f"{where}: fixed-point bias of a {self.model} layer must be in "
                              f"[-{limit}, {limit}] (applied as bias << 6), got "
                              f"[{bias.min()}, {bias.max()}]")
+
+
+def _sign_mode(w: np.ndarray) -> str:
+    """lava's ``determine_sign_mode``: excitatory if min >= 0, inhibitory if max <= 0, else mixed."""
+    return "excitatory" if w.min() >= 0 else "inhibitory" if w.max() <= 0 else "mixed"
+
+
+def lava_dense_weights(w: np.ndarray, num_weight_bits: int = 8) -> np.ndarray:
+    """The integer weights lava-nc 0.10's fixed-point ``Dense`` applies for ``w``.
+
+    Its model clips to 8 bits by sign mode (mixed [-256, 255], excitatory [0, 255], inhibitory
+    [-255, 0]) and truncates ``8 - num_weight_bits (+1 if mixed)`` low bits of the magnitude; a
+    negative count (possible under netx's sizing) zeroes the matrix in numpy.
+    """
+    w = np.asarray(w, dtype=np.int64)
+    mode = _sign_mode(w)
+    sign = -1 if mode == "inhibitory" else 1
+    m = sign * w
+    m = np.clip(m, -256, 255) if mode == "mixed" else np.clip(m, 0, 255)
+    drop = 8 - num_weight_bits + (mode == "mixed")
+    m = (m >> drop) << drop if drop >= 0 else np.zeros_like(m)
+    return sign * m
+
+
+def netx_dense_weights(weight: np.ndarray, weight_rec: np.ndarray | None
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The weights lava-dl 0.6 netx effectively applies for a ``dense`` / ``dense_rec`` layer.
+
+    netx sizes the input and recurrent matrices together (``utils.optimize_weight_bits`` on their
+    concatenation: a shift ``k`` and a bit count ``b``), then runs each through a fixed-point
+    ``Dense`` with ``num_weight_bits = b`` and exponent ``-k``; the result here is divided back by
+    ``2**k`` (exact when nothing changed). Needs a non-zero matrix (netx fails on an all-zero one).
+    """
+    parts = [np.asarray(w, dtype=np.int64) for w in (weight, weight_rec) if w is not None]
+    concat = np.hstack(parts)
+    if not concat.any():
+        raise ValueError("netx cannot size an all-zero weight matrix")
+    top, bottom = concat.max(), concat.min()
+    signed = bottom < 0 <= top
+    if top < 0:
+        scale = -256 / bottom
+    elif bottom >= 0:
+        scale = 255 / top
+    else:
+        scale = min(127 / top if top > 0 else np.inf, -128 / bottom)
+    shift = int(np.floor(np.log2(scale))) + int(signed)
+    n = 8
+    while n > 0 and np.any(concat % (2**n)):
+        n -= 1
+    bits = 8 - shift - (n - int(signed))
+    out = [lava_dense_weights(w << shift, bits) >> shift for w in parts]
+    return out[0], (out[1] if weight_rec is not None else None)
+
+
+def _require_unchanged(where: str, name: str, want: np.ndarray, got: np.ndarray, who: str,
+                       rule: str) -> None:
+    bad = np.argwhere(want != got)
+    if len(bad):
+        i, j = bad[0]
+        raise ValueError(f"{where}: fixed-point {name} would be changed by {who} ({len(bad)} values, "
+                         f"e.g. [{i}, {j}]: {want[i, j]} -> {got[i, j]}); {rule}")
 
 
 @dataclass(frozen=True)
