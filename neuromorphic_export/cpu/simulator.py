@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neuromorphic_export.cpu import kernels
-from neuromorphic_export.spec import NEURON_PARAMS, NetworkSpec
+from neuromorphic_export.spec import BIAS_DELAY_MODELS, NEURON_PARAMS, NetworkSpec
 
 RECORDABLE = ("spikes", "voltage", "threshold")
 
@@ -25,7 +25,8 @@ class LayerState:
 
     ``u`` is the membrane voltage (readout: its value ``y``); ``b`` the adaptation state
     (``alif_yin``: ``b``; ``atrlif``: the threshold ``th``); ``i`` the synaptic current
-    (``cuba_lif``, ``atrlif``); ``r`` the refractory state (``atrlif``); ``s`` the last spikes.
+    (``cuba_lif``, ``atrlif``); ``r`` the refractory state (``atrlif``); ``s`` the last spikes;
+    ``age [B, 1]`` the steps a lane has run, counted up to the layer's ``bias_delay``.
     The simulator updates the arrays in place (so the fields are frozen); to restore a saved
     state, assign a list of states to ``CPUSimulator.states`` (e.g. from ``state_copy()``).
     """
@@ -36,6 +37,7 @@ class LayerState:
     s: np.ndarray | None = None
     i: np.ndarray | None = None
     r: np.ndarray | None = None
+    age: np.ndarray | None = None
 
 
 @dataclass
@@ -75,7 +77,11 @@ class CPUSimulator:
                 static = (w_t, w_rec_t, layer.weight_rec is not None, layer.bias)
             else:
                 static = (w_t, layer.bias)
+            if layer.model in BIAS_DELAY_MODELS:
+                static += (layer.bias_delay,)
             static += tuple(layer.params[key] for key in NEURON_PARAMS[layer.model])
+            if layer.model == "alif_yin":
+                static += (layer.trace_bits,)
             self._kernels.append((kernels.LAYER_KERNELS[layer.model, spec.mode], static))
         self.states: list[LayerState] = []
         self._checked: list[LayerState] = []  # the state objects _check_states last accepted
@@ -245,7 +251,7 @@ class CPUSimulator:
         for layer, state in zip(layers, states):
             for name in ("pending", *kernels.STATE_VARS[layer.model]):
                 array = getattr(state, name)
-                shape = (batch, size_in if name == "pending" else layer.size)
+                shape = (batch, {"pending": size_in, "age": 1}.get(name, layer.size))
                 if not (isinstance(array, np.ndarray) and array.shape == shape
                         and array.dtype == self._dtype and array.flags.c_contiguous):
                     raise ValueError(f"layer {layer.name!r} state {name} must be a C-contiguous "
