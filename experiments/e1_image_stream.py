@@ -20,19 +20,25 @@ stream for all). 10 % of
 the training images form a validation stream (for choices); the held-out test stream is scored
 once per model.
 
-    python -m experiments.e1_image_stream            # 3 seeds, ~3-4 min per seed on 2 cores
-    python -m experiments.e1_image_stream --quick    # 1 seed, small, ~40 s
+    python -m experiments.e1_image_stream            # 3 seeds, ~4 min per seed on 2 idle cores
+    python -m experiments.e1_image_stream --seeds 1  # one more seed; the table combines every
+                                                     # per-seed file in results/e1/seeds
+    python -m experiments.e1_image_stream --quick    # 1 seed, small, ~1 min
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from spiking_nr import viz
 from spiking_nr.experiment import (
+    combine_results,
     image_task,
     markdown_table,
     paired_difference,
@@ -72,7 +78,8 @@ def _late_bin(result: dict) -> None:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small and fast (CI), one seed")
-    parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0 1 2; quick: 0)")
+    parser.add_argument("--seeds", type=int, nargs="*",
+                        help="seeds to run (default 0 1 2; quick: 0); none: only combine")
     parser.add_argument("--dataset", choices=("substitute", "fashion"), default="substitute",
                         help="substitute: MNIST 0-4 targets, 5-9 distractors (offline); fashion: the "
                              "paper's Fashion-MNIST targets with MNIST distractors (needs --data-dir)")
@@ -82,16 +89,25 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     chunks, hidden, lanes, steps = (20, 64, 4, 3000) if args.quick else (200, 128, 8, 36000)
-    seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
-    started = time.time()
+    seeds = ([0] if args.quick else [0, 1, 2]) if args.seeds is None else args.seeds
+    suffix = ("_fashion" if args.dataset == "fashion" else "") + ("_quick" if args.quick else "")
+    seed_dir = Path(args.out) / "seeds"
     # the data (train / validation / test images and streams) is fixed; seeds set the weights and
     # the training stream's draws
     task = image_task(0, args.data_dir if args.dataset == "fashion" else None,
                       validation_fraction=0.1)
-    result = run_protocol(task, VARIANTS, chunks, hidden, seeds, lanes, steps,
-                          log=lambda line: print(line, flush=True))
-    curves = result.pop("curves")
-    _late_bin(result)
+    for seed in seeds:  # one file per seed, so a long run keeps what it has finished
+        started = time.time()
+        result = run_protocol(task, VARIANTS, chunks, hidden, [seed], lanes, steps,
+                              log=lambda line: print(line, flush=True))
+        result["curves"] = {k: [x.tolist(), y.tolist()] for k, (x, y) in result["curves"].items()}
+        result["seconds"] = round(time.time() - started, 1)
+        write_json(seed_dir / f"e1{suffix}_seed{seed}.json", result)
+    parts = [json.loads(p.read_text()) for p in sorted(seed_dir.glob(f"e1{suffix}_seed*.json"))]
+    if not parts:
+        raise SystemExit(f"no per-seed results in {seed_dir}; run some seeds first")
+    combined = combine_results(parts)
+    _late_bin(combined)
     result = {"experiment": "E1 continual image stream", "data": task.data_note,
               "quick": args.quick,
               "model": f"28 -> {hidden} recurrent ALIF/LIF (GRU in row h) -> {task.n_classes}",
@@ -99,21 +115,24 @@ def main(argv: list[str] | None = None) -> dict:
               "protocol": "one model per row and seed; test and validation streams fixed; "
                           "mean ± standard error over seeds; 'first n target segments' = each "
                           "lane's first n target segments from rest",
-              **result,
-              "paired_differences": {f"{a} - {b} ({metric})": paired_difference(result, a, b, metric)
+              **combined,
+              "paired_differences": {f"{a} - {b} ({metric})": paired_difference(combined, a, b, metric)
                                      for a, b, metric in CLAIMS},
-              "seconds": round(time.time() - started, 1)}
-    suffix = ("_fashion" if args.dataset == "fashion" else "") + ("_quick" if args.quick else "")
+              "seconds_per_seed": {str(p["seeds"][0]): p["seconds"] for p in parts}}
     write_json(f"{args.out}/e1{suffix}.json", result)
     table = markdown_table(result, columns=COLUMNS)
     with atomic_write(f"{args.out}/e1{suffix}.md", "w") as handle:
-        handle.write(f"# E1 ({task.data_note})\n\nSeeds {seeds}; mean ± standard error.\n\n"
-                     f"{table}\n")
+        handle.write(f"# E1 ({task.data_note})\n\nSeeds {result['seeds']}; mean ± standard error."
+                     f"\n\n{table}\n")
     print(table)
+    curves = {name: (np.asarray(parts[0]["curves"][name][0]),
+                     np.nanmean([p["curves"][name][1] for p in parts], axis=0))
+              for name in parts[0]["curves"]}
     viz.accuracy_over_stream(curves, path=f"{args.out}/e1{suffix}_accuracy_vs_position.png",
                              title="E1 (Fashion-MNIST vs MNIST): accuracy vs position"
                              if args.dataset == "fashion" else
-                             "E1 (MNIST 0-4 vs 5-9 substitute): accuracy vs position",
+                             "E1 (MNIST 0-4 vs 5-9 substitute): accuracy vs position, "
+                             f"mean of {len(parts)} seeds",
                              xlabel="segments seen in the unbroken stream (bin upper edge)")
     return result
 

@@ -478,6 +478,35 @@ def run_protocol(task: StreamTask, variants: Sequence[Variant], chunks: int, hid
                        for name, c in curves.items()}}
 
 
+def combine_results(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One result from several :func:`run_protocol` results over disjoint seeds (same rows, same
+    evaluation streams): per-seed reports joined, means and standard errors recomputed."""
+    if not results:
+        raise ValueError("no results to combine")
+    names = list(results[0]["rows"])
+    seeds: list[int] = []
+    for r in results:
+        if list(r["rows"]) != names:
+            raise ValueError("results to combine must have the same rows in the same order")
+        if r["evaluation"] != results[0]["evaluation"]:
+            raise ValueError("results to combine must come from the same evaluation streams")
+        overlap = set(seeds) & set(r["seeds"])
+        if overlap:
+            raise ValueError(f"seeds {sorted(overlap)} occur in more than one result")
+        seeds += list(r["seeds"])
+    rows: dict[str, Any] = {}
+    for name in names:
+        row: dict[str, Any] = {"key": results[0]["rows"][name]["key"]}
+        for split in ("test", "validation"):
+            reports = {s: rep for r in results for s, rep in r["rows"][name].get(split, {})
+                       .get("seeds", {}).items()}
+            if reports:
+                row[split] = {"mean": _summarise(list(reports.values())), "seeds": reports}
+        rows[name] = row
+    out = {k: v for k, v in results[0].items() if k not in ("rows", "seeds", "curves", "seconds")}
+    return {**out, "rows": rows, "seeds": seeds}
+
+
 def markdown_table(result: Mapping[str, Any], split: str = "test",
                    columns: Sequence[tuple[str, str]] | None = None, digits: int = 3) -> str:
     """A markdown table of ``result`` (from :func:`run_protocol`): mean ± SE over seeds."""
@@ -506,7 +535,8 @@ def format_mean_se(value: Mapping[str, float], digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 
-__all__ = ["NEURONS", "STREAM_LENGTHS", "StreamTask", "Variant", "build_model", "evaluate",
+__all__ = ["NEURONS", "STREAM_LENGTHS", "StreamTask", "Variant", "build_model", "combine_results",
+           "evaluate",
            "evaluate_variant", "format_mean_se", "image_task", "isolated_samples_source",
            "keyword_task", "markdown_table", "mean_se", "paired_difference", "run_protocol",
            "split_validation", "standard_variants", "stream_curves", "task_from_arrays",
