@@ -56,7 +56,7 @@ from spiking_nr.streams import (
 from spiking_nr.train import TrainConfig, Trainer
 
 STREAM_LENGTHS = (1, 10, 100, 1000)  # target segments per lane
-NEURONS = ("alif", "lif", "gru")
+NEURONS = ("alif", "lif", "gru", "rnn", "lru")  # spiking (SRNN) or non-spiking baselines
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,8 @@ class Variant:
     """One row. ``reset_policy`` is the training policy (``never``, ``segment``, ``sample``);
     ``eval_reset``: reset at every segment start when evaluated (None: iff trained with
     ``segment``). ``loss_mode``: ``labels`` or ``mask`` (label-free, see
-    :mod:`spiking_nr.losses`). ``neuron``: ``alif``, ``lif`` or ``gru`` (non-spiking baseline).
+    :mod:`spiking_nr.losses`). ``neuron``: ``alif``, ``lif``, or a non-spiking baseline ``gru``,
+    ``rnn`` (tanh), ``lru`` (:mod:`spiking_nr.baselines`).
     ``key``: a short name for tables and paired differences (default: the name)."""
 
     name: str
@@ -293,9 +294,11 @@ def isolated_samples_source(task: StreamTask, batch: int, seed: int = 0
 
 
 def build_model(task: StreamTask, variant: Variant, hidden: int, seed: int) -> torch.nn.Module:
-    """An SRNN of ``variant.neuron`` (alif, lif) neurons, or the non-spiking GRU baseline (gru)."""
-    if variant.neuron == "gru":
-        return GRUNetwork(GRUConfig(task.n_inputs, (hidden,), task.n_classes, seed=seed))
+    """An SRNN of ``variant.neuron`` (alif, lif) neurons, or a non-spiking baseline: gru, rnn
+    (vanilla tanh) or lru (diagonal linear state space with a GLU output)."""
+    if variant.neuron in ("gru", "rnn", "lru"):
+        return GRUNetwork(GRUConfig(task.n_inputs, (hidden,), task.n_classes, seed=seed,
+                                    cell=variant.neuron))
     return SRNN(SRNNConfig.simple(task.n_inputs, (hidden,), task.n_classes, neuron=variant.neuron,
                                   seed=seed))
 
