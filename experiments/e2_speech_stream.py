@@ -10,6 +10,7 @@ Rows (evaluated on one unbroken held-out stream, never reset unless the row says
   (a) reset-free, adaptive loss, temporal-intensity mask   (b) same, energy mask
   (c) same, oracle mask                                     (e) reset at every segment start
   (f) trained on isolated clips, run on the stream without reset
+  (f_reset) the same model reset at every segment start (standard practice)
   (h) as (a), a non-spiking GRU of the same width (context)
 A segment's class is the argmax of its mean softmax over all its frames (a word fills only part
 of its 1 s clip, so its last frames are background). Accuracy overall, by position in the stream,
@@ -23,23 +24,16 @@ and on streams cut after 1, 10, 100, 1000 segments.
 from __future__ import annotations
 
 import argparse
-import functools
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from experiments.continual import StreamTask, Variant, evaluate_variant, train_variant
 from spiking_nr import viz
 from spiking_nr._checks import resolve_device
-from spiking_nr.data.keyword_stream import (
-    N_CLASSES,
-    N_FEATURES,
-    SYNTHETIC_NOTE,
-    keyword_streams,
-    with_mask,
-)
+from spiking_nr.data.keyword_stream import N_CLASSES, N_FEATURES
+from spiking_nr.experiment import StreamTask, Variant, evaluate_variant, keyword_task, train_variant
 from spiking_nr.io import write_json
 from spiking_nr.streams import collect
 
@@ -49,17 +43,10 @@ VARIANTS = (
     Variant("(c) reset-free, adaptive loss, oracle mask", mask="oracle"),
     Variant("(e) reset at every segment start (oracle-synchronised)", reset_policy="segment"),
     Variant("(f) trained on isolated clips, run without reset", reset_policy="sample"),
+    Variant("(f_reset) trained on isolated clips, reset at segment starts", reset_policy="sample",
+            eval_reset=True, key="f_reset"),
     Variant("(h) as (a), non-spiking GRU (context)", neuron="gru"),
 )
-CLIP_FRAMES = 98
-
-
-def keyword_task(root: str | Path, seed: int, clips_per_word: int, synthetic: bool = True) -> StreamTask:
-    streams = keyword_streams(root, seed, clips_per_word, synthetic=synthetic)
-    note = SYNTHETIC_NOTE if synthetic else f"Speech Commands recordings from {root}"
-    return StreamTask("keyword stream", note, N_FEATURES, N_CLASSES, streams.train, streams.test,
-                      functools.partial(with_mask, scale=streams.scale), chunk_len=3 * CLIP_FRAMES,
-                      tbptt_window=CLIP_FRAMES, sample_len=CLIP_FRAMES, decision_steps=None)
 
 
 def mask_agreement(task: StreamTask, steps: int = 20000) -> dict[str, dict[str, float]]:
@@ -100,9 +87,12 @@ def main(argv: list[str] | None = None) -> dict:
         root = str(Path(args.data).with_name(Path(args.data).name + "_quick"))
     task = keyword_task(root, args.seed, clips, synthetic)
     chunk = collect(task.test_stream, lanes, steps)
-    rows, curves = {}, {}
+    rows, curves, trained = {}, {}, {}
     for variant in VARIANTS:
-        model = train_variant(task, variant, chunks, hidden, args.seed, device=device)
+        if variant.training not in trained:  # (f) and (f_reset) share one model
+            trained[variant.training] = train_variant(task, variant, chunks, hidden, args.seed,
+                                                       device=device)
+        model = trained[variant.training]
         rows[variant.name], curves[variant.name] = evaluate_variant(model, variant, task, chunk)
         print(f"{variant.name}: segment accuracy {rows[variant.name]['segment_accuracy']:.3f}, "
               f"distractor AUROC {rows[variant.name]['distractor_auroc']:.3f}", flush=True)

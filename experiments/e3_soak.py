@@ -20,11 +20,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from experiments.continual import train_variant
-from experiments.e1_image_stream import VARIANTS, image_task
+from experiments.e1_image_stream import VARIANTS
 from neuromorphic_export.cpu import CPUSimulator
 from neuromorphic_export.spec import STATE_MAX
 from spiking_nr.data.image_stream import DATA_NOTE, N_CLASSES
+from spiking_nr.experiment import image_task, train_variant
 from spiking_nr.export import to_network_spec
 from spiking_nr.io import write_json
 from spiking_nr.metrics import saturation, segment_scores

@@ -25,11 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from experiments.continual import Variant, build_model, evaluate_variant, train_variant
-from experiments.e1_image_stream import image_task
 from spiking_nr import SRNN, SRNNConfig, viz
 from spiking_nr.baselines import GRUConfig, GRUNetwork
 from spiking_nr.data.mnist import load_mnist_5k
+from spiking_nr.experiment import Variant, build_model, evaluate_variant, image_task, train_variant
 from spiking_nr.io import write_json
 from spiking_nr.losses import AdaptiveLossConfig
 from spiking_nr.streams import StreamChunk, collect

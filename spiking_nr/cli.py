@@ -251,6 +251,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from spiking_nr.data.image_stream import DATA_NOTE, N_CLASSES, training_source
     from spiking_nr.io import atomic_write, write_json
     from spiking_nr.losses import AdaptiveLossConfig
+    from spiking_nr.regularisation import ActivityConfig
     from spiking_nr.rundir import RUN_FILES, run_lock, truncate_metrics
     from spiking_nr.train import TrainConfig, Trainer
 
@@ -264,7 +265,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         train_config = TrainConfig(
             tbptt_window=t.tbptt_window, reset_policy=t.reset_policy, lr=t.lr, lr_tau=t.lr_tau,
             grad_clip=t.grad_clip, seed=t.seed,
-            loss=AdaptiveLossConfig(t.kl_direction, t.kl_weight, t.normalise))
+            loss=AdaptiveLossConfig(t.kl_direction, t.kl_weight, t.normalise, t.loss_mode),
+            activity=ActivityConfig(t.rate_weight, t.rate_lower, t.rate_upper,
+                                    None if t.rate_target < 0 else t.rate_target, t.dropout))
         train_stream, _ = _stream_for(config)
         source = training_source(train_stream, config.data.batch, config.data.chunk_len, t.mask)
     except ValueError as exc:

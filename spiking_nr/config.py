@@ -48,6 +48,14 @@ class TrainSection:
     normalise: str = "steps"
     mask: str = "temporal_intensity"
     seed: int = 0
+    loss_mode: str = "labels"  # "labels" or "mask" (label-free; spiking_nr.losses)
+    # activity regularisation (spiking_nr.regularisation): rates in spikes per step per neuron,
+    # rate_target < 0 = no target rate; dropout with one mask per chunk fixed across time
+    rate_weight: float = 0.0
+    rate_lower: float = 0.0
+    rate_upper: float = 1.0
+    rate_target: float = -1.0
+    dropout: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,16 @@ the whole segment):
 
 A target segment is correct when its decision equals its label. Confidence and entropy of a segment
 always come from the mean softmax over the same steps (entropy in nats; ``log C`` = uniform).
-Distractor rejection scores how well the confidence separates target from non-target segments
-(or steps) with the AUROC: 1.0 = every target more confident than every distractor, 0.5 = chance.
+
+**Segments and gaps** (the same definition as :mod:`spiking_nr.streams`): a *segment* is one sample,
+a target or a distractor; a *gap* (silence/noise between samples, ``is_gap [T, B]``) is not a
+segment. Stream positions count samples only; "a stream of n segments" counts target segments.
+Distractor rejection is scored separately against the two kinds of negatives, with the AUROC of
+the confidence (1.0 = every target more confident than every negative, 0.5 = chance):
+``distractor_*`` against distractor segments only, ``gap_*`` against gaps only. A metric with no
+negatives of its kind is NaN, and the report says why under ``reasons`` (never a 0.5 or 1.0 that
+looks like a result). Without ``is_gap`` the gaps cannot be told from distractors: every non-target
+run then counts as a distractor and the gap metrics are NaN with that reason.
 """
 
 from __future__ import annotations
@@ -82,13 +90,15 @@ def entropy(probabilities: Any, axis: int = -1) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SegmentScores:
-    """One entry per segment (all lanes, lane-major order).
+    """One entry per run of equal ``segment_id`` (samples and gaps; all lanes, lane-major order).
 
     ``label`` (-1 = no class), ``prediction`` (decision rule), ``confidence`` (max of the mean
-    softmax), ``entropy`` (of the mean softmax, nats), ``position`` (segment index within its lane,
-    counting every segment of the recording, 0-based), ``lane``, ``is_target``, ``n_steps``
-    (length in steps), ``start``/``end`` (first step, one past the last step), ``at_edge``
-    (the segment touches the first or last step of the recording, so it may be cut).
+    softmax), ``entropy`` (of the mean softmax, nats), ``position`` (index of the sample segment
+    within its lane, 0-based, counting target and distractor samples but not gaps; -1 for gaps),
+    ``target_position`` (index among the lane's target segments; -1 for others), ``lane``,
+    ``is_target``, ``is_gap``, ``n_steps`` (length in steps), ``start``/``end`` (first step, one
+    past the last step), ``at_edge`` (touches the first or last step of the recording, so it may
+    be cut).
     """
 
     label: np.ndarray
@@ -102,9 +112,16 @@ class SegmentScores:
     start: np.ndarray
     end: np.ndarray
     at_edge: np.ndarray
+    is_gap: np.ndarray
+    target_position: np.ndarray
 
     def __len__(self) -> int:
         return len(self.label)
+
+    @property
+    def is_distractor(self) -> np.ndarray:
+        """Per run: a distractor segment (a sample that is not a target)."""
+        return ~self.is_target & ~self.is_gap
 
     @property
     def correct(self) -> np.ndarray:
@@ -126,18 +143,29 @@ class SegmentScores:
         return SegmentScores(*(getattr(self, f.name)[mask] for f in fields(self)))
 
 
-def segment_scores(outputs: Any, segment_id: Any, target: Any, is_target: Any | None = None,
-                   last_k: int | None = 10, rule: str = "mean_softmax") -> SegmentScores:
-    """Score every segment of ``outputs [T, B, C]`` (see the module docstring for the rule).
+def _lane_index(flag: np.ndarray, lane: np.ndarray) -> np.ndarray:
+    """Running index of the True entries of ``flag`` within each lane (lane-major), -1 elsewhere."""
+    count = np.cumsum(flag)
+    lane_start = np.r_[True, lane[1:] != lane[:-1]]
+    before = np.maximum.accumulate(np.where(lane_start, count - flag, 0))
+    return np.where(flag, count - before - 1, -1).astype(np.int64)
 
-    A segment is a maximal run of equal ``segment_id`` within a lane. Its label and ``is_target``
-    are read at its first step (``is_target`` defaults to ``label >= 0``).
+
+def segment_scores(outputs: Any, segment_id: Any, target: Any, is_target: Any | None = None,
+                   last_k: int | None = 10, rule: str = "mean_softmax",
+                   is_gap: Any | None = None) -> SegmentScores:
+    """Score every run of ``outputs [T, B, C]`` (see the module docstring for the rule).
+
+    A run is a maximal stretch of equal ``segment_id`` within a lane: a sample segment or a gap.
+    Its label, ``is_target`` (default ``label >= 0``) and ``is_gap [T, B]`` (default: no gaps,
+    every run is a sample) are read at its first step.
     """
     if rule not in DECISION_RULES:
         raise ValueError(f"rule must be one of {DECISION_RULES}, got {rule!r}")
     if last_k is not None and (not isinstance(last_k, (int, np.integer)) or last_k <= 0):
         raise ValueError(f"last_k must be a positive number of steps or None, got {last_k!r}")
     out, tgt, seg, is_tgt = _stream_arrays(outputs, target, segment_id, is_target)
+    gap = _step_mask(is_gap, "is_gap", out.shape[:2])
     n_t, n_b, n_c = out.shape
     if n_t == 0:
         raise ValueError("outputs have no steps (T = 0)")
@@ -166,19 +194,32 @@ def segment_scores(outputs: Any, segment_id: Any, target: Any, is_target: Any | 
         prediction = np.add.reduceat(onehot, starts, axis=0).argmax(axis=1)
     step_in_lane = starts - lane_flat[starts] * n_t
     lane_of = lane_flat[starts]
-    lane_first = np.flatnonzero(np.r_[True, lane_of[1:] != lane_of[:-1]])
-    lane_sizes = np.diff(np.r_[lane_first, len(starts)])
-    position = np.arange(len(starts)) - np.repeat(lane_first, lane_sizes)
     label = tgt.T.reshape(-1)[starts].astype(np.int64)
     target_flag = (label >= 0) if is_tgt is None else is_tgt.T.reshape(-1)[starts].astype(bool)
+    gap_flag = (np.zeros(len(starts), bool) if gap is None
+                else gap.T.reshape(-1)[starts] & ~target_flag)
     n_steps = ends - starts
     end_in_lane = step_in_lane + n_steps
     return SegmentScores(
         label=label, prediction=prediction.astype(np.int64), confidence=mean_p.max(axis=1),
-        entropy=entropy(mean_p), position=position.astype(np.int64), lane=lane_of.astype(np.int64),
-        is_target=target_flag, n_steps=n_steps.astype(np.int64),
+        entropy=entropy(mean_p), position=_lane_index(~gap_flag, lane_of),
+        lane=lane_of.astype(np.int64), is_target=target_flag, n_steps=n_steps.astype(np.int64),
         start=step_in_lane.astype(np.int64), end=end_in_lane.astype(np.int64),
-        at_edge=(step_in_lane == 0) | (end_in_lane == n_t))
+        at_edge=(step_in_lane == 0) | (end_in_lane == n_t), is_gap=gap_flag,
+        target_position=_lane_index(target_flag, lane_of))
+
+
+def _step_mask(value: Any | None, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    """A ``[T, B]`` bool mask (None stays None); a wrong shape or type is a clear error."""
+    if value is None:
+        return None
+    arr = as_numpy(value, name)
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name} must be a [T, B] = {tuple(shape)} mask, got shape {arr.shape}")
+    if arr.dtype != bool and (arr.dtype.kind not in "iu"
+                              or (arr.size and (arr.min() < 0 or arr.max() > 1))):
+        raise TypeError(f"{name} must be a boolean [T, B] mask, got dtype {arr.dtype}")
+    return arr.astype(bool)
 
 
 def auroc(positive: Any, negative: Any) -> float:
@@ -240,17 +281,17 @@ def accuracy_by_position(scores: SegmentScores, bins: Sequence[int] | np.ndarray
 
 
 def accuracy_on_stream_lengths(scores: SegmentScores, lengths: Sequence[int]) -> np.ndarray:
-    """Target-segment accuracy of a stream cut after its first ``lengths[i]`` segments per lane.
+    """Accuracy over each lane's first ``lengths[i]`` target segments (pooled over lanes).
 
-    Equals evaluating fresh streams of 1, 10, 100... segments (every lane starts at rest), without
-    running them separately; nan where no target segment falls inside. Segments count samples and
-    gaps alike (``position``)."""
+    Equals evaluating fresh streams that hold n target segments (every lane starts at rest),
+    without running them separately; nan where no target segment falls inside. Counted in target
+    segments (``target_position``), so "a stream of 1" is each lane's first target segment."""
     lengths = np.asarray(lengths)
     if lengths.ndim != 1 or lengths.size == 0 or np.any(lengths < 1):
         raise ValueError(f"lengths must be positive segment counts, got {lengths.tolist()}")
     out = np.full(len(lengths), np.nan)
     for i, n in enumerate(lengths):
-        inside = scores.is_target & (scores.position < n)
+        inside = scores.is_target & (scores.target_position < n)
         if inside.any():
             out[i] = float(scores.correct[inside].mean())
     return out
@@ -315,73 +356,98 @@ def step_accuracy_by_window(outputs: Any, target: Any, window: int,
     return starts, np.divide(hits_w, count_w, out=np.full(len(starts), np.nan), where=count_w > 0)
 
 
-def distractor_rejection(outputs: Any, target: Any, segment_id: Any, is_target: Any | None = None,
-                         distractor: Any | None = None, last_k: int | None = 10,
-                         level: str = "segment") -> dict[str, float]:
-    """How well the network tells targets from distractors by its confidence.
+def _negatives(is_target: np.ndarray, is_gap: np.ndarray | None
+               ) -> tuple[np.ndarray, np.ndarray | None, dict[str, str]]:
+    """(distractor, gap or None, reasons) masks of the non-target entries."""
+    if is_gap is None:
+        return ~is_target, None, {"gap": "no is_gap given: gaps cannot be told from distractors, "
+                                         "every non-target run counts as a distractor"}
+    return ~is_target & ~is_gap, ~is_target & is_gap, {}
 
-    ``level="segment"``: one score per segment (confidence over its last ``last_k`` steps);
-    ``"step"``: one per step (that step's max softmax). Negatives are the non-target segments/steps
-    (``distractor [T, B]`` narrows them, e.g. to exclude gaps). Returns ``auroc`` (max-softmax
-    confidence, targets positive), mean ``entropy_distractor``/``entropy_target`` (nats) and
-    ``entropy_distractor_normalised`` (/ log C: 1.0 = uniform output on distractors).
+
+def distractor_rejection(outputs: Any, target: Any, segment_id: Any, is_target: Any | None = None,
+                         is_gap: Any | None = None, last_k: int | None = 10,
+                         level: str = "segment") -> dict[str, Any]:
+    """How well the network tells targets from distractors, and from gaps, by its confidence.
+
+    ``level="segment"``: one score per run (confidence over its last ``last_k`` steps);
+    ``"step"``: one per step (that step's max softmax). Targets are positive; negatives are the
+    distractor segments (``auroc``, ``entropy_distractor``) and, separately, the gaps
+    (``gap_auroc``, ``entropy_gap``), told apart by ``is_gap [T, B]``. Entropies are means in nats
+    (``*_normalised``: / log C, 1.0 = uniform output). ``n_target``, ``n_distractor``, ``n_gap``
+    count what was scored; ``reasons`` says why a value is NaN.
     """
     if level not in ("segment", "step"):
         raise ValueError(f"level must be 'segment' or 'step', got {level!r}")
     out, tgt, seg, is_tgt = _stream_arrays(outputs, target, segment_id, is_target)
     is_tgt = tgt >= 0 if is_tgt is None else is_tgt.astype(bool)
-    neg_mask = ~is_tgt if distractor is None else as_numpy(distractor, "distractor").astype(bool)
-    if neg_mask.shape != is_tgt.shape:
-        raise ValueError(f"distractor must have shape [T, B] = {is_tgt.shape}, "
-                         f"got {neg_mask.shape}")
+    gap = _step_mask(is_gap, "is_gap", out.shape[:2])
     if level == "segment":
-        s = segment_scores(out, seg, tgt, is_tgt, last_k)
-        flat_neg = np.moveaxis(neg_mask, 1, 0).reshape(-1)[s.start + s.lane * out.shape[0]]
-        pos, neg = s.is_target, flat_neg & ~s.is_target
-        conf, ent = s.confidence, s.entropy
+        s = segment_scores(out, seg, tgt, is_tgt, last_k, is_gap=gap)
+        pos, conf, ent = s.is_target, s.confidence, s.entropy
+        neg_d, neg_g, reasons = _negatives(s.is_target, None if gap is None else s.is_gap)
     else:
         p = softmax(out)
-        conf, ent = p.max(-1).ravel(), entropy(p).ravel()
-        pos, neg = is_tgt.ravel(), (neg_mask & ~is_tgt).ravel()
-    n_classes = out.shape[2]
-
-    def mean(x: np.ndarray) -> float:
-        return float(x.mean()) if len(x) else float("nan")
-
-    return {"auroc": auroc(conf[pos], conf[neg]),
-            "entropy_target": mean(ent[pos]), "entropy_distractor": mean(ent[neg]),
-            "entropy_distractor_normalised": mean(ent[neg]) / float(np.log(n_classes)),
-            "n_target": int(pos.sum()), "n_distractor": int(neg.sum())}
+        conf, ent, pos = p.max(-1).ravel(), entropy(p).ravel(), is_tgt.ravel()
+        neg_d, neg_g, reasons = _negatives(pos, None if gap is None else gap.ravel())
+    unit = "segments" if level == "segment" else "steps"
+    log_c = float(np.log(out.shape[2]))
+    result: dict[str, Any] = {"n_target": int(pos.sum())}
+    for kind, neg in (("distractor", neg_d), ("gap", neg_g)):
+        n = 0 if neg is None else int(neg.sum())
+        result[f"n_{kind}"] = n
+        if neg is not None and n == 0:
+            reasons[kind] = f"no {kind} {unit} in the evaluated stream"
+        if not pos.any():
+            reasons.setdefault(kind, f"no target {unit} in the evaluated stream")
+        value = ent[neg].mean() if n else np.nan
+        result[f"entropy_{kind}"] = float(value)
+        result[f"entropy_{kind}_normalised"] = float(value) / log_c
+        result["auroc" if kind == "distractor" else "gap_auroc"] = (
+            auroc(conf[pos], conf[neg]) if n and pos.any() else float("nan"))
+    result["entropy_target"] = float(ent[pos].mean()) if pos.any() else float("nan")
+    result["reasons"] = reasons
+    return result
 
 
 def stream_report(outputs: Any, chunk_target: Any, segment_id: Any, is_target: Any | None,
                   n_classes: int, last_k: int | None = 10, rule: str = "mean_softmax",
-                  informative: Any | None = None) -> dict[str, float]:
+                  informative: Any | None = None, is_gap: Any | None = None) -> dict[str, Any]:
     """Headline continual-inference numbers for one evaluated stream ``[T, B, C]``.
 
     Keys: ``segment_accuracy``, ``macro_f1`` (target segments), ``step_accuracy`` (steps with a
-    class, or ``informative`` ones), ``distractor_auroc`` / ``distractor_entropy`` (segment level,
-    non-target segments as negatives), ``distractor_auroc_steps`` (step level),
-    ``distractor_entropy_normalised``, ``n_target_segments``, ``n_distractor_segments``.
+    class, or ``informative`` ones); segment level against distractor segments only:
+    ``distractor_auroc``, ``distractor_entropy`` (nats) and ``distractor_entropy_normalised``;
+    against gaps only: ``gap_auroc``, ``gap_entropy``, ``gap_entropy_normalised``; step level:
+    ``distractor_auroc_steps``, ``gap_auroc_steps``; counts ``n_target_segments``,
+    ``n_distractor_segments``, ``n_gaps``; ``reasons``: why a value is NaN (empty when none is).
+    Pass ``is_gap`` (a stream chunk's ``is_gap``) to separate gaps from distractors.
     """
-    s = segment_scores(outputs, segment_id, chunk_target, is_target, last_k, rule)
+    s = segment_scores(outputs, segment_id, chunk_target, is_target, last_k, rule, is_gap)
     t = s.is_target
-    negative = ~t & (s.n_steps > 0)
-    seg_level = {
-        "auroc": auroc(s.confidence[t], s.confidence[negative]),
-        "entropy": float(s.entropy[negative].mean()) if negative.any() else float("nan"),
-    }
-    steps = distractor_rejection(outputs, chunk_target, segment_id, is_target, level="step")
+    seg = distractor_rejection(outputs, chunk_target, segment_id, is_target, is_gap, last_k)
+    steps = distractor_rejection(outputs, chunk_target, segment_id, is_target, is_gap,
+                                 level="step")
+    reasons = {f"{k}_auroc": v for k, v in seg["reasons"].items()}
+    reasons.update({f"{k}_auroc_steps": v for k, v in steps["reasons"].items()})
+    if not t.any():
+        reasons["segment_accuracy"] = "no target segment in the evaluated stream"
     return {
         "segment_accuracy": s.accuracy,
         "macro_f1": macro_f1(s.label[t], s.prediction[t], n_classes) if t.any() else float("nan"),
         "step_accuracy": step_accuracy(outputs, chunk_target, informative),
-        "distractor_auroc": seg_level["auroc"],
-        "distractor_entropy": seg_level["entropy"],
-        "distractor_entropy_normalised": seg_level["entropy"] / float(np.log(n_classes)),
+        "distractor_auroc": seg["auroc"],
+        "distractor_entropy": seg["entropy_distractor"],
+        "distractor_entropy_normalised": seg["entropy_distractor_normalised"],
+        "gap_auroc": seg["gap_auroc"],
+        "gap_entropy": seg["entropy_gap"],
+        "gap_entropy_normalised": seg["entropy_gap_normalised"],
         "distractor_auroc_steps": steps["auroc"],
+        "gap_auroc_steps": steps["gap_auroc"],
         "n_target_segments": int(t.sum()),
-        "n_distractor_segments": int(negative.sum()),
+        "n_distractor_segments": seg["n_distractor"],
+        "n_gaps": seg["n_gap"],
+        "reasons": reasons,
     }
 
 

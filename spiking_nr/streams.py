@@ -17,9 +17,18 @@ Per step a :class:`StreamChunk` carries (all numpy, time-major):
 * ``target [T, B]`` int64: the class in target segments, ``-1`` in distractor and gap segments;
 * ``informative [T, B]`` bool (the oracle mask): inside target segments, after their first
   ``skip_first`` steps;
-* ``segment_id [T, B]`` int64: counts segments (samples and gaps) per lane from 0;
-* ``segment_start [T, B]`` bool: first step of every segment (oracle-synchronised resets);
-* ``is_target [T, B]`` bool: inside a target segment (also readable as ``is_target_segment``).
+* ``segment_id [T, B]`` int64: numbers the runs of a lane from 0, one per sample and one per gap
+  (it changes value at every boundary; it is a run index, not a segment count);
+* ``segment_start [T, B]`` bool: first step of every run, sample or gap (oracle-synchronised
+  resets);
+* ``is_target [T, B]`` bool: inside a target segment (also readable as ``is_target_segment``);
+* ``is_gap [T, B]`` bool: inside a gap (None where the producer does not know, e.g. hand-made
+  chunks).
+
+**One definition of "segment"** across streams and :mod:`spiking_nr.metrics`: a segment is one
+*sample* (a target or a distractor); a gap is not a segment. ``chunks(n_segments=n)`` counts
+samples, and so do the metrics' stream positions (``SegmentScores.position``); distractor
+segments are the non-target samples, gaps are scored separately.
 """
 
 from __future__ import annotations
@@ -49,6 +58,14 @@ class StreamChunk(NamedTuple):
     segment_id: np.ndarray
     segment_start: np.ndarray
     is_target: np.ndarray
+    is_gap: np.ndarray | None = None
+
+    @property
+    def is_distractor(self) -> np.ndarray | None:
+        """``[T, B]`` bool: inside a distractor segment (None when ``is_gap`` is unknown)."""
+        if self.is_gap is None:
+            return None
+        return ~np.asarray(self.is_target, bool) & ~np.asarray(self.is_gap, bool)
 
     @property
     def is_target_segment(self) -> np.ndarray:
@@ -114,10 +131,11 @@ class _Lane:
         self.nth_end: int | None = None  # step just after the n-th sample segment (n_segments mode)
         self.watch: int | None = None
 
-    def _push(self, x: np.ndarray, label: int, is_target: bool, skip: int) -> None:
+    def _push(self, x: np.ndarray, label: int, is_target: bool, skip: int,
+              gap: bool = False) -> None:
         # per-step label arrays are built per chunk in take(); a segment only keeps its scalars
         self.segment += 1
-        self.buffer.append((x, label, is_target, self.segment, skip))
+        self.buffer.append((x, label, is_target, self.segment, skip, gap))
         self.generated += len(x)
 
     def _next_segment(self) -> None:
@@ -146,26 +164,27 @@ class _Lane:
                     g = g.astype(np.float32)
                 else:
                     g = np.full(shape, cfg.gap_value, np.float32)
-                self._push(g, -1, False, 0)
+                self._push(g, -1, False, 0, gap=True)
 
     def take(self, n: int) -> list[np.ndarray]:
         """The next ``n`` steps of every :class:`StreamChunk` field, ``[n]`` or ``[n, N]``."""
         xs: list[np.ndarray] = []
-        meta: list[tuple[int, bool, int, int, int, int]] = []  # label, target?, id, skip, offset, k
+        meta: list[tuple[int, bool, int, int, bool, int, int]] = []  # label, target?, id, skip,
+        # gap?, offset, k
         need = n
         while need:
             if not self.buffer:
                 self._next_segment()
-            x, label, is_target, seg_id, skip = self.buffer[0]
+            x, label, is_target, seg_id, skip, gap = self.buffer[0]
             k = min(len(x) - self.pos, need)
             xs.append(x[self.pos:self.pos + k])
-            meta.append((label, is_target, seg_id, skip, self.pos, k))
+            meta.append((label, is_target, seg_id, skip, gap, self.pos, k))
             self.pos += k
             need -= k
             if self.pos == len(x):
                 self.buffer.popleft()
                 self.pos = 0
-        label, is_target, seg_id, skip, offset, lengths = (np.array(v) for v in zip(*meta))
+        label, is_target, seg_id, skip, gap, offset, lengths = (np.array(v) for v in zip(*meta))
         # step index inside its segment: offset of the piece + position inside the piece
         piece_start = np.cumsum(lengths) - lengths
         pos = np.arange(n) - np.repeat(piece_start - offset, lengths)
@@ -175,7 +194,8 @@ class _Lane:
                 is_target & (pos >= np.repeat(skip, lengths)),
                 np.repeat(seg_id.astype(np.int64), lengths),
                 pos == 0,
-                is_target]
+                is_target,
+                np.repeat(gap.astype(bool), lengths)]
 
 
 class ContinualStream:
@@ -259,7 +279,9 @@ def concat_chunks(chunks: Sequence[StreamChunk] | Iterator[StreamChunk]) -> Stre
     chunks = list(chunks)
     if not chunks:
         raise ValueError("no chunks to concatenate")
-    return StreamChunk(*(np.concatenate([c[i] for c in chunks]) for i in range(_N_FIELDS)))
+    known_gaps = all(c.is_gap is not None for c in chunks)
+    return StreamChunk(*(np.concatenate([c[i] for c in chunks]) for i in range(_N_FIELDS - 1)),
+                       np.concatenate([c.is_gap for c in chunks]) if known_gaps else None)
 
 
 def isolated_batch(dataset: LabelledSequences, indices: Sequence[int] | np.ndarray,
@@ -271,7 +293,7 @@ def isolated_batch(dataset: LabelledSequences, indices: Sequence[int] | np.ndarr
     :class:`StreamChunk` ``[T_max, B, ...]``: ``target`` the label on valid steps and -1 on padding,
     ``informative`` valid steps after the first ``skip_first``, ``is_target`` the valid-step mask
     (lengths = ``is_target.sum(0)``), ``segment_start`` True at step 0, ``segment_id`` 0 on valid
-    steps and 1 on padding.
+    steps and 1 on padding, ``is_gap`` all False (padding is not part of any stream).
     """
     idx = np.asarray(indices, dtype=np.int64).reshape(-1)
     if idx.size == 0:
@@ -293,7 +315,8 @@ def isolated_batch(dataset: LabelledSequences, indices: Sequence[int] | np.ndarr
     informative = valid & (np.arange(t_max)[:, None] >= skip_first)
     start = np.zeros((t_max, batch), bool)
     start[0] = True
-    return StreamChunk(inputs, target, informative, (~valid).astype(np.int64), start, valid)
+    return StreamChunk(inputs, target, informative, (~valid).astype(np.int64), start, valid,
+                       np.zeros((t_max, batch), bool))
 
 
 def isolated_batches(dataset: LabelledSequences, batch_size: int, seed: int = 0,

@@ -38,6 +38,7 @@ from spiking_nr.checkpoint import (
 )
 from spiking_nr.losses import AdaptiveLossConfig, adaptive_loss
 from spiking_nr.network import SRNN, SRNNConfig, SRNNState
+from spiking_nr.regularisation import ActivityConfig, ActivityRegulariser
 from spiking_nr.state import detach_state
 
 RESET_POLICIES = ("never", "segment", "sample")
@@ -67,6 +68,8 @@ class TrainConfig:
     grad_clip: float | None = 1.0
     seed: int = 0
     loss: AdaptiveLossConfig = field(default_factory=AdaptiveLossConfig)
+    # firing-rate bounds/target and dropout across time (spiking_nr.regularisation)
+    activity: ActivityConfig = field(default_factory=ActivityConfig)
 
     def __post_init__(self) -> None:
         if self.reset_policy not in RESET_POLICIES:
@@ -85,6 +88,8 @@ class TrainConfig:
             raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
         if isinstance(self.loss, dict):
             object.__setattr__(self, "loss", AdaptiveLossConfig(**self.loss))
+        if isinstance(self.activity, dict):
+            object.__setattr__(self, "activity", ActivityConfig(**self.activity))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,6 +148,8 @@ class Trainer:
         self.optimizer_steps = 0
         self.state: SRNNState | None = None  # carried network state (reset-free training)
         self._iterator: Iterator[Chunk] | None = None
+        self.activity = (ActivityRegulariser(unwrap_model(self.model), config.activity)
+                         if config.activity.active else None)
         seed_everything(config.seed)
 
     def _next_chunk(self) -> Chunk:
@@ -167,10 +174,14 @@ class Trainer:
         state = None if policy == "sample" else self.state
         window = self.config.tbptt_window or x.shape[0]
         total_loss, correct, counted = 0.0, 0, 0
+        if self.activity is not None:
+            self.activity.new_chunk()  # one dropout mask per chunk, fixed across its steps
         for t0 in range(0, x.shape[0], window):
             sl = slice(t0, t0 + window)
             out = self.model(x[sl], state, None if reset is None else reset[sl])
             loss = self.loss_fn(out.output, target[sl], mask[sl])
+            if self.activity is not None:
+                loss = loss + self.activity.penalty()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.grad_clip is not None:
@@ -185,7 +196,8 @@ class Trainer:
                 counted += int(scored.sum())
         self.state = None if policy == "sample" else state
         self.position += 1
-        return {"loss": total_loss / x.shape[0],
+        extra = {} if self.activity is None else {"rate": self.activity.last_rate}
+        return {"loss": total_loss / x.shape[0], **extra,
                 "step_accuracy": correct / counted if counted else float("nan"),
                 "position": self.position,
                 "correct": correct, "scored": counted}  # raw counts: ranks sum them

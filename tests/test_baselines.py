@@ -8,6 +8,20 @@ from spiking_nr.train import TrainConfig, Trainer
 from spiking_nr.warmup import WarmupConfig, warm_up
 
 
+def _label_source():
+    """Chunks of 8 lanes x 10 steps whose class is the active input channel."""
+    from spiking_nr.streams import StreamChunk
+
+    rng = np.random.default_rng(0)
+    while True:
+        label = rng.integers(0, 3, size=8)
+        x = np.zeros((10, 8, 5), np.float32)
+        x[:, np.arange(8), label] = 1.0
+        target = np.broadcast_to(label, (10, 8)).astype(np.int64)
+        ones = np.ones((10, 8), bool)
+        yield StreamChunk(x, target, ones, np.zeros((10, 8), np.int64), ~ones, ones)
+
+
 def _model(seed=0, hidden=(12,)):
     return GRUNetwork(GRUConfig(5, hidden, 3, seed=seed)).double()
 
@@ -57,17 +71,7 @@ def test_gru_trains_with_the_trainer_and_adaptive_loss():
     torch.manual_seed(0)
     model = GRUNetwork(GRUConfig(5, (16,), 3, seed=0))
 
-    def source():
-        rng = np.random.default_rng(0)
-        from spiking_nr.streams import StreamChunk
-        while True:
-            label = rng.integers(0, 3, size=8)
-            x = np.zeros((10, 8, 5), np.float32)
-            x[:, np.arange(8), label] = 1.0
-            target = np.broadcast_to(label, (10, 8)).astype(np.int64)
-            ones = np.ones((10, 8), bool)
-            yield StreamChunk(x, target, ones, np.zeros((10, 8), np.int64), ~ones, ones)
-    trainer = Trainer(model, source, TrainConfig(tbptt_window=5, lr=1e-2, loss=AdaptiveLossConfig()))
+    trainer = Trainer(model, _label_source, TrainConfig(tbptt_window=5, lr=1e-2, loss=AdaptiveLossConfig()))
     history = trainer.fit(60)
     losses = [h["loss"] if isinstance(h, dict) else h for h in history]
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
@@ -109,3 +113,33 @@ def test_gru_checkpoint_round_trip(tmp_path):
     x = torch.randn(6, 2, 5)
     assert isinstance(loaded, GRUNetwork)
     torch.testing.assert_close(loaded(x).output, model(x).output, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lru"])
+def test_tanh_rnn_and_lru_stream_reset_and_train(cell):
+    model = GRUNetwork(GRUConfig(5, (8, 6), 3, seed=1, cell=cell)).double()
+    x = torch.randn(20, 3, 5, dtype=torch.float64)
+    full = model(x)
+    first = model(x[:9])  # carrying the state across chunks equals one call
+    torch.testing.assert_close(torch.cat([first.output, model(x[9:], first.state).output]), full.output)
+    reset = torch.zeros(20, 3, dtype=torch.bool)
+    reset[6, 1] = True
+    out = model(x, reset_mask=reset).output
+    torch.testing.assert_close(out[6:, 1], model(x[6:, 1:2]).output[:, 0])
+    torch.testing.assert_close(out[:, 0], full.output[:, 0])
+    if cell == "rnn":  # independent reference: h_t = tanh(W_ih x + b_ih + W_hh h + b_hh)
+        g = model.layers[0].gru
+        h = torch.zeros(3, 8, dtype=torch.float64)
+        for t in range(5):
+            h = torch.tanh(x[t] @ g.weight_ih_l0.T + g.bias_ih_l0 + h @ g.weight_hh_l0.T + g.bias_hh_l0)
+        torch.testing.assert_close(model.layers[0](x[:5], torch.zeros(3, 8, dtype=torch.float64))[1], h)
+    else:  # stable by construction: the state of a silent input decays
+        layer = model.layers[0]
+        modulus = torch.exp(-torch.exp(layer.nu_log))
+        assert bool((modulus < 1).all()) and bool((modulus > 0.89).all())
+    # trainable through the Trainer with the adaptive loss
+    net = GRUNetwork(GRUConfig(5, (16,), 3, seed=0, cell=cell))
+    history = Trainer(net, _label_source, TrainConfig(tbptt_window=5, lr=1e-2)).fit(40, progress=False)
+    assert np.mean([h["loss"] for h in history[-5:]]) < 0.5 * np.mean([h["loss"] for h in history[:5]])
+    with pytest.raises(ValueError, match="cell must be one of"):
+        GRUConfig(5, (4,), 3, cell="lstm")

@@ -26,3 +26,15 @@ def test_formats_and_overrides(tmp_path):
 def test_bad_configs(overrides, match):
     with pytest.raises(ValueError, match=match):
         load_config(None, overrides)
+
+
+def test_regularisation_and_loss_mode_reach_the_train_config(tmp_path, capsys):
+    from spiking_nr.cli import main
+
+    main(["train", "--print-config", "--out", str(tmp_path), "--set", "train.rate_weight=2.0",
+          "train.rate_upper=0.1", "train.dropout=0.2", "train.loss_mode=mask"])
+    text = capsys.readouterr().out
+    assert "rate_weight = 2.0" in text and "dropout = 0.2" in text and 'loss_mode = "mask"' in text
+    # a bad value is a one-line error with exit code 2, not a traceback
+    assert main(["train", "--print-config", "--out", str(tmp_path), "--set", "train.dropout=1.5"]) == 2
+    assert "dropout must be in [0, 1)" in capsys.readouterr().err

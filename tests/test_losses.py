@@ -81,3 +81,29 @@ def test_bad_arguments():
         adaptive_loss(logits, target.double(), torch.ones_like(target, dtype=torch.bool))
     with pytest.raises(ValueError, match="kl_direction"):
         AdaptiveLossConfig(kl_direction="sideways")
+
+
+def test_label_free_mode_lets_the_mask_alone_decide():
+    logits, target = _data(T=6, B=1)
+    target[3:, 0] = -1  # steps 3-5: no class (a distractor or a gap)
+    mask = torch.tensor([[True], [False], [True], [True], [False], [False]])
+    ce = -F.log_softmax(logits, -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    kl = kl_to_uniform(F.log_softmax(logits, -1))
+    # labels mode: CE on 0 and 2, KL on 1, 3, 4, 5 (step 3 is informative but has no class)
+    labels = adaptive_loss(logits, target, mask)
+    torch.testing.assert_close(labels, (ce[0, 0] + ce[2, 0] + kl[[1, 3, 4, 5], 0].sum()) / 6)
+    # mask mode: CE on 0 and 2, KL where the mask is False (1, 4, 5), no term on step 3
+    free = adaptive_loss(logits, target, mask, AdaptiveLossConfig(mode="mask"))
+    torch.testing.assert_close(free, (ce[0, 0] + ce[2, 0] + kl[[1, 4, 5], 0].sum()) / 5)
+    masked = adaptive_loss(logits, target, mask, AdaptiveLossConfig(mode="mask", normalise="masked"))
+    torch.testing.assert_close(masked, (ce[0, 0] + ce[2, 0]) / 2 + kl[[1, 4, 5], 0].mean())
+    # with the oracle mask both modes are the same loss
+    oracle = target >= 0
+    torch.testing.assert_close(adaptive_loss(logits, target, oracle),
+                               adaptive_loss(logits, target, oracle, AdaptiveLossConfig(mode="mask")))
+    with pytest.raises(ValueError, match="loss mode must be one of"):
+        AdaptiveLossConfig(mode="auto")
+    with pytest.raises(TypeError, match="boolean"):
+        adaptive_loss(logits, target, mask.double())
+    with pytest.raises(ValueError, match=r"informative must have shape \[T, B\]"):
+        adaptive_loss(logits, target, mask[:4])

@@ -80,8 +80,9 @@ def test_accuracy_by_position_index_and_window():
     np.testing.assert_allclose(acc, [1.0, 0.5, 1.0])
     with pytest.raises(ValueError, match="increasing"):
         m.accuracy_by_position(s, [0, 0, 3])
-    # streams cut after 1, 3, 4 and 100 segments: targets {0} | {0, 2} | {0, 2, 3} | all four
-    np.testing.assert_allclose(m.accuracy_on_stream_lengths(s, [1, 3, 4, 100]), [1.0, 1.0, 2 / 3, 0.75])
+    # streams of the first 1, 2, 3 and 100 target segments: {0} | {0, 2} | {0, 2, 3} | all four
+    np.testing.assert_allclose(m.accuracy_on_stream_lengths(s, [1, 2, 3, 100]), [1.0, 1.0, 2 / 3, 0.75])
+    assert s.target_position.tolist() == [0, -1, 1, 2, -1, 3]
     with pytest.raises(ValueError, match="positive"):
         m.accuracy_on_stream_lengths(s, [0, 10])
 
@@ -122,33 +123,75 @@ def test_confusion_and_macro_f1():
         m.confusion_matrix([3], [0], 3)
 
 
-def test_distractor_rejection_segments_and_steps():
-    # lane: target seg (confident, class 0) | distractor (uniform) | target (less confident)
-    logits = np.zeros((6, 1, 2))
+def _target_distractor_gap_target():
+    # lane: target (confident, class 0) | distractor (uniform) | gap (mildly confident) |
+    # target (less confident than the first, more than the gap)
+    logits = np.zeros((8, 1, 2))
     logits[0:2, 0, 0] = 4.0
-    logits[4:6, 0, 1] = 1.0
-    seg = np.repeat([0, 1, 2], 2)[:, None]
-    tgt = np.repeat([0, -1, 1], 2)[:, None]
-    r = m.distractor_rejection(logits, tgt, seg, level="segment")
-    assert r["auroc"] == 1.0 and r["n_target"] == 2 and r["n_distractor"] == 1
+    logits[4:6, 0, 0] = 0.5
+    logits[6:8, 0, 1] = 1.0
+    seg = np.repeat([0, 1, 2, 3], 2)[:, None]
+    tgt = np.repeat([0, -1, -1, 1], 2)[:, None]
+    gap = np.repeat([False, False, True, False], 2)[:, None]
+    return logits, seg, tgt, gap
+
+
+def test_distractor_and_gap_rejection_are_scored_apart():
+    logits, seg, tgt, gap = _target_distractor_gap_target()
+    r = m.distractor_rejection(logits, tgt, seg, is_gap=gap, level="segment")
+    assert r["auroc"] == 1.0 and r["gap_auroc"] == 1.0 and r["reasons"] == {}
+    assert (r["n_target"], r["n_distractor"], r["n_gap"]) == (2, 1, 1)
     assert r["entropy_distractor"] == pytest.approx(np.log(2))
     assert r["entropy_distractor_normalised"] == pytest.approx(1.0)
-    steps = m.distractor_rejection(logits, tgt, seg, level="step")
-    assert steps["auroc"] == 1.0 and steps["n_target"] == 4 and steps["n_distractor"] == 2
-    # excluding the distractor with an explicit mask leaves no negatives
-    none = m.distractor_rejection(logits, tgt, seg, distractor=np.zeros((6, 1), bool))
-    assert np.isnan(none["auroc"]) and none["n_distractor"] == 0
+    p_gap = m.softmax(np.array([0.5, 0.0]))
+    assert r["entropy_gap"] == pytest.approx(-(p_gap * np.log(p_gap)).sum())
+    steps = m.distractor_rejection(logits, tgt, seg, is_gap=gap, level="step")
+    assert (steps["n_target"], steps["n_distractor"], steps["n_gap"]) == (4, 2, 2)
+    # without is_gap the gap counts as a distractor and the gap metrics are NaN with a reason
+    mixed = m.distractor_rejection(logits, tgt, seg)
+    assert mixed["n_distractor"] == 2 and np.isnan(mixed["gap_auroc"])
+    assert "is_gap" in mixed["reasons"]["gap"]
+
+
+def test_no_negatives_give_nan_with_a_reason_not_a_fake_score():
+    logits, seg, tgt, gap = _target_distractor_gap_target()
+    no_gap = m.stream_report(logits, tgt, seg, tgt >= 0, 2, is_gap=np.zeros_like(gap))
+    assert no_gap["n_gaps"] == 0 and np.isnan(no_gap["gap_auroc"]) and np.isnan(no_gap["gap_entropy"])
+    assert no_gap["reasons"]["gap_auroc"] == "no gap segments in the evaluated stream"
+    targets_only = np.repeat([0, 1, 0, 1], 2)[:, None]
+    r = m.stream_report(logits, targets_only, seg, None, 2, is_gap=np.zeros_like(gap))
+    assert np.isnan(r["distractor_auroc"]) and np.isnan(r["distractor_entropy"])
+    assert "no distractor" in r["reasons"]["distractor_auroc"]
+    assert np.isnan(r["distractor_auroc_steps"]) and "distractor_auroc_steps" in r["reasons"]
+    none = m.stream_report(logits, np.full((8, 1), -1), seg, None, 2, is_gap=gap)
+    assert np.isnan(none["segment_accuracy"]) and np.isnan(none["distractor_auroc"])
+    assert "no target" in none["reasons"]["distractor_auroc"]
+
+
+def test_masks_of_the_wrong_shape_or_type_are_clear_errors():
+    logits, seg, tgt, gap = _target_distractor_gap_target()
+    with pytest.raises(ValueError, match=r"is_gap must be a \[T, B\] = \(8, 1\) mask"):
+        m.stream_report(logits, tgt, seg, None, 2, is_gap=gap[:5])
+    with pytest.raises(TypeError, match="is_gap must be a boolean"):
+        m.segment_scores(logits, seg, tgt, is_gap=gap * 0.5)
+    with pytest.raises(ValueError, match="is_target must have shape"):
+        m.stream_report(logits, tgt, seg, np.ones((8, 2), bool), 2)
+
+
+def test_positions_count_samples_not_gaps():
+    logits, seg, tgt, gap = _target_distractor_gap_target()
+    s = m.segment_scores(logits, seg, tgt, is_gap=gap)
+    assert s.position.tolist() == [0, 1, -1, 2]
+    assert s.target_position.tolist() == [0, -1, -1, 1]
+    assert s.is_distractor.tolist() == [False, True, False, False]
 
 
 def test_stream_report_keys_and_values():
-    logits = np.zeros((6, 1, 2))
-    logits[0:2, 0, 0] = 4.0
-    logits[4:6, 0, 1] = 1.0
-    seg = np.repeat([0, 1, 2], 2)[:, None]
-    tgt = np.repeat([0, -1, 1], 2)[:, None]
-    r = m.stream_report(logits, tgt, seg, tgt >= 0, 2, last_k=2)
+    logits, seg, tgt, gap = _target_distractor_gap_target()
+    r = m.stream_report(logits, tgt, seg, tgt >= 0, 2, last_k=2, is_gap=gap)
     assert r["segment_accuracy"] == 1.0 and r["macro_f1"] == 1.0 and r["step_accuracy"] == 1.0
-    assert r["distractor_auroc"] == 1.0 and r["n_target_segments"] == 2
+    assert r["distractor_auroc"] == 1.0 and r["gap_auroc"] == 1.0 and r["n_target_segments"] == 2
+    assert (r["n_distractor_segments"], r["n_gaps"]) == (1, 1) and r["reasons"] == {}
     assert r["distractor_entropy_normalised"] == pytest.approx(1.0)
 
 

