@@ -254,12 +254,9 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    try:
-        from experiments.benchmarks.run import main as bench_main
-    except ImportError:
-        raise UserError("the benchmark suite lives in experiments/benchmarks of a source checkout; "
-                        "run this from the repository root") from None
-    bench_main(["--quick"] if args.quick else [])
+    from spiking_nr.benchmarks import main as bench_main
+
+    bench_main((["--quick"] if args.quick else []) + (["--out", args.out] if args.out else []))
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
@@ -321,8 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plot)
     p = sub.add_parser("data", help="check and describe the offline datasets")
     p.set_defaults(func=cmd_data)
-    p = sub.add_parser("bench", help="run the benchmark suite against peers (source checkout)")
-    p.add_argument("--quick", action="store_true")
+    p = sub.add_parser("bench", help="run the benchmark suite against peers",
+                       description="Training-step, streaming, TBPTT-memory and scaling benchmarks "
+                       "against the peers that are installed (norse, snntorch, Lava).")
+    p.add_argument("--quick", action="store_true", help="fewer repeats and sizes (~30 s)")
+    p.add_argument("--out", help="folder for benchmarks.json/.md (default: "
+                   "experiments/benchmarks/results in a source checkout, else ./benchmark-results)")
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("export", help="export a checkpoint to a network file (HDF5)",
                        description="Convert a trained SRNN checkpoint into a validated network file.")

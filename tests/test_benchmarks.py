@@ -1,7 +1,7 @@
 """The benchmark suite's helpers (the timings themselves are not asserted: machines are noisy)."""
 
 import spiking_nr.fast as fast
-from experiments.benchmarks.run import activation_mib, kernel_breakdown, ours
+from spiking_nr.benchmarks import activation_mib, kernel_breakdown, ours
 
 
 def test_kernel_breakdown_sees_every_fused_kernel_and_restores_the_dispatcher():
@@ -18,3 +18,28 @@ def test_kernel_breakdown_sees_every_fused_kernel_and_restores_the_dispatcher():
 
 def test_activation_memory_counts_saved_tensors():
     assert activation_mib(ours(20, 16, 3, 2, 10)) > 0
+
+
+def test_bench_works_from_an_installed_package_without_experiments(tmp_path):
+    """``spiking-nr bench`` must not need the source checkout's ``experiments/`` folder."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    site = tmp_path / "site"
+    for package in ("spiking_nr", "neuromorphic_export"):
+        shutil.copytree(root / package, site / package, ignore=shutil.ignore_patterns("__pycache__"))
+    work = tmp_path / "work"
+    work.mkdir()
+    code = ("import sys; import spiking_nr.benchmarks as b; from spiking_nr.cli import build_parser; "
+            "a = build_parser().parse_args(['bench', '--quick', '--out', 'x']); "
+            "assert a.func.__name__ == 'cmd_bench' and a.out == 'x'; "
+            "assert not any(m.startswith('experiments') for m in sys.modules), 'imports experiments'; "
+            "print(b.RESULTS)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(site)}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "benchmark-results"
