@@ -21,6 +21,7 @@ streams cut after 1, 10, 100 and 1000 segments.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import torch
@@ -33,9 +34,9 @@ from spiking_nr.data.image_stream import (
     N_CLASSES,
     fashion_streams,
     image_streams,
-    with_mask,
 )
 from spiking_nr.io import write_json
+from spiking_nr.masks import masked_chunks
 from spiking_nr.streams import collect
 
 VARIANTS = (
@@ -57,7 +58,8 @@ def image_task(seed: int = 0, fashion_root: str | None = None) -> StreamTask:
         streams, note, n_classes = image_streams(seed), DATA_NOTE, N_CLASSES
     else:
         streams, note, n_classes = fashion_streams(fashion_root, seed), FASHION_NOTE, 10
-    return StreamTask("image stream", note, 28, n_classes, *streams, with_mask,
+    return StreamTask("image stream", note, 28, n_classes, *streams,
+                      functools.partial(masked_chunks, preset="mnist-rows"),
                       chunk_len=280, tbptt_window=56, sample_len=28)
 
 

@@ -37,9 +37,9 @@ from spiking_nr.data.keyword_stream import (
     N_FEATURES,
     SYNTHETIC_NOTE,
     keyword_streams,
-    with_mask,
 )
 from spiking_nr.io import write_json
+from spiking_nr.masks import masked_chunks
 from spiking_nr.streams import collect
 
 VARIANTS = (
@@ -57,7 +57,8 @@ def keyword_task(root: str | Path, seed: int, clips_per_word: int, synthetic: bo
     streams = keyword_streams(root, seed, clips_per_word, synthetic=synthetic)
     note = SYNTHETIC_NOTE if synthetic else f"Speech Commands recordings from {root}"
     return StreamTask("keyword stream", note, N_FEATURES, N_CLASSES, streams.train, streams.test,
-                      functools.partial(with_mask, scale=streams.scale), chunk_len=3 * CLIP_FRAMES,
+                      functools.partial(masked_chunks, preset="keywords",
+                                        intensity=streams.scale.intensity), chunk_len=3 * CLIP_FRAMES,
                       tbptt_window=CLIP_FRAMES, sample_len=CLIP_FRAMES, decision_steps=None)
 
 

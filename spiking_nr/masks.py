@@ -28,7 +28,7 @@ The functions are one-shot conveniences.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from scipy.signal import lfilter
@@ -37,6 +37,19 @@ from spiking_nr.streams import StreamChunk
 
 MASKS = ("oracle", "temporal_intensity", "energy")
 ENERGY_FEATURES = ("linear", "log")
+# Mask settings per data set, in the units the mask sees (``masked_chunks``' ``intensity``).
+MASK_PRESETS: dict[str, dict[str, dict[str, float]]] = {
+    # binary image rows (E1, the MNIST substitute): mean |x| of one row = lit pixels / 28, so 0.03
+    # is about one lit pixel; tau 2 rows of smoothing
+    "mnist-rows": {"temporal_intensity": {"tau": 2.0, "threshold": 0.03},
+                   "energy": {"threshold": 0.03}},
+    # log-mel keywords (E2) in intensity units (background near 0, speech 0.2-1, see
+    # spiking_nr.data.keyword_stream.FeatureScale.intensity): mean |x| over 3 frames; energy per frame
+    "keywords": {"temporal_intensity": {"tau": 3.0, "threshold": 0.2},
+                 "energy": {"threshold": 0.06}},
+    # anything else: the mask classes' own defaults
+    "default": {},
+}
 
 
 def _inputs(inputs: np.ndarray) -> np.ndarray:
@@ -232,3 +245,19 @@ def apply_mask(chunks: Iterator[StreamChunk], mask: IntensityMask | EnergyMask |
     for chunk in chunks:
         value = mask(chunk) if isinstance(mask, OracleMask) else mask(chunk.inputs)
         yield chunk._replace(informative=value)
+
+
+def masked_chunks(chunks: Iterator[StreamChunk], mask: str, preset: str = "default",
+                  intensity: Callable[[np.ndarray], np.ndarray] | None = None
+                  ) -> Iterator[StreamChunk]:
+    """The chunks with ``informative`` replaced by mask ``mask`` with the settings of data set
+    ``preset`` (:data:`MASK_PRESETS`; ``oracle`` keeps the stream's labels). The input-driven masks
+    see ``intensity(inputs)`` (e.g. a feature scale's intensity units), or the inputs as they are."""
+    if preset not in MASK_PRESETS:
+        raise ValueError(f"unknown mask preset {preset!r}; expected one of {sorted(MASK_PRESETS)}")
+    chosen = make_mask(mask, **MASK_PRESETS[preset].get(mask, {}))
+    if intensity is None or mask == "oracle":
+        yield from apply_mask(chunks, chosen)
+        return
+    for chunk in chunks:
+        yield chunk._replace(informative=chosen(intensity(chunk.inputs)))

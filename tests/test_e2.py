@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from experiments.e2_speech_stream import VARIANTS, main
-from spiking_nr.data.keyword_stream import FeatureScale, with_mask
+from spiking_nr.data.keyword_stream import FeatureScale
+from spiking_nr.masks import masked_chunks
 from spiking_nr.streams import StreamChunk
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
@@ -35,16 +36,17 @@ def test_masks_mark_loud_frames_only():
     zeros = np.zeros((30, 1), np.int64)
     chunk = StreamChunk(x, zeros, zeros.astype(bool), zeros, zeros.astype(bool), zeros.astype(bool))
     for mask in ("temporal_intensity", "energy"):
-        informative = next(with_mask(iter([chunk]), mask)).informative[:, 0]
+        informative = next(masked_chunks(iter([chunk]), mask, "keywords")).informative[:, 0]
         assert not informative[:10].any() and informative[12:20].all(), mask
         assert not informative[25:].any(), mask
     with pytest.raises(ValueError, match="unknown mask"):
-        next(with_mask(iter([chunk]), "loudness"))
+        next(masked_chunks(iter([chunk]), "loudness", "keywords"))
     # the same frames as standardised network input: the masks undo the scale first
     scale = FeatureScale(0.0, 1.0, np.full(40, 0.2), np.full(40, 0.1))
     standardised = chunk._replace(inputs=scale(x[:, 0])[:, None])
     for mask in ("temporal_intensity", "energy"):
-        informative = next(with_mask(iter([standardised]), mask, scale)).informative[:, 0]
+        masked = masked_chunks(iter([standardised]), mask, "keywords", scale.intensity)
+        informative = next(masked).informative[:, 0]
         assert not informative[:10].any() and informative[12:20].all(), mask
 
 

