@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -102,28 +103,70 @@ def _check_steps_cover_latency(spec, steps: int) -> None:
                         f"by {spec.latency} steps; pass --steps > {spec.latency}")
 
 
-def _stream_inputs(spec, steps: int, seed: int, input_file: str | None,
-                   threshold: float | None = None, own_input_hint: str = "pass --input spikes.npy"):
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` overrides plus the ``--data``/``--targets``/``--distractors`` flags, as overrides."""
+    overrides = list(getattr(args, "set", None) or [])
+    for flag in ("data", "targets", "distractors"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides.append(f"data.dataset={value}" if flag == "data" else f'data.{flag}="{value}"')
+    return overrides
+
+
+def _run_config(args: argparse.Namespace, folder: Path | None = None):
+    """The run config: ``--config`` if given, else ``folder/config.toml`` if there, else the
+    defaults; then ``--set`` overrides and the ``--data``/``--targets``/``--distractors`` flags."""
+    from spiking_nr.config import load_config
+
+    path = getattr(args, "config", None)
+    if path is None and folder is not None and (folder / "config.toml").is_file():
+        path = folder / "config.toml"
+    try:
+        return load_config(path, _overrides(args))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _streams(config):
+    """(source, train stream, test stream) of the config's [data] section (bad data: UserError)."""
+    from spiking_nr.data.sources import streams_for
+
+    try:
+        splits, train, test = streams_for(config.data)
+        _ = train.n_features  # reads the first sample: a broken file fails here, not mid-training
+    except (ValueError, TypeError) as exc:
+        raise UserError(str(exc)) from None
+    return splits, train, test
+
+
+def _stream_inputs(spec, args: argparse.Namespace):
+    """Input ``[T, N_in]`` for ``simulate``/``plot``: ``--input`` spikes (binary, or converted with
+    ``--threshold``), or the held-out stream of ``--data`` (default: the MNIST substitute stream);
+    with the stream's chunk and data source, else None."""
+    input_file = getattr(args, "input", None)
+    threshold = getattr(args, "threshold", None)
     if input_file is not None:
-        return _read_spike_file(input_file, spec.input_size, threshold)[:steps], None
+        return _read_spike_file(input_file, spec.input_size, threshold)[:args.steps], None, None
     if threshold is not None:
         raise UserError("--threshold applies to --input files only")
-    if spec.input_size != 28:
-        raise UserError(f"the built-in MNIST row stream has 28 channels, the network expects "
-                        f"{spec.input_size}: {own_input_hint}")
-    from spiking_nr.data import load_mnist_5k
-    from spiking_nr.encoding import rows_threshold
-    from spiking_nr.streams import ContinualStream, LabelledSequences, StreamConfig
+    config = _run_config(args, Path(args.network).parent)  # a network file in a run folder: its data
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, seed=args.seed))
+    splits, _, test = _streams(config)
+    if spec.input_size != test.n_features:
+        raise UserError(f"the data stream ({config.data.dataset}) has {test.n_features} channels, the "
+                        f"network expects {spec.input_size}: pass --data, or use `spiking-nr "
+                        "simulate NETWORK --input spikes.npy`")
+    chunk = next(test.chunks(1, args.steps, total_steps=args.steps))
+    return _binary(chunk.inputs[:, 0], f"the {config.data.dataset} stream"), chunk, splits
 
-    data = load_mnist_5k(seed=seed)
-    is_target = data.test_labels < 5
-    stream = ContinualStream(
-        LabelledSequences(data.test_images[is_target], data.test_labels[is_target], rows_threshold),
-        LabelledSequences(data.test_images[~is_target], data.test_labels[~is_target] - 5,
-                          rows_threshold),
-        StreamConfig(seed=seed + 1000))
-    chunk = next(stream.chunks(1, steps, total_steps=steps))
-    return chunk.inputs[:, 0], chunk
+
+def _binary(x: np.ndarray, what: str) -> np.ndarray:
+    """Spikes as uint8, or UserError: the deployment backends take binary spikes only."""
+    if not np.isin(x, (0, 1)).all():
+        raise UserError(f"{what} is not binary spikes (values {float(x.min()):g}..{float(x.max()):g});"
+                        " the CPU and Lava backends take 0/1 inputs: encode analog data first "
+                        "(spiking_nr.encoding)")
+    return x.astype(np.uint8)
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
@@ -137,11 +180,11 @@ def cmd_simulate(args: argparse.Namespace) -> None:
             raise UserError(f"--plot {args.plot}: expected a .png, .pdf or .svg file name")
     if args.input is None:
         _check_steps_cover_latency(spec, args.steps)
-    x, chunk = _stream_inputs(spec, args.steps, args.seed, args.input, args.threshold)
+    x, chunk, splits = _stream_inputs(spec, args)
     start = time.perf_counter()
     if args.backend == "cpu":
-        result = CPUSimulator(spec).run(x.astype(np.uint8), record=("spikes",))
-        output = result.output_float(spec)[:, 0]
+        result = CPUSimulator(spec).run(x, record=("spikes",))
+        output = result.values
         spikes = [s[:, 0] for s in result.spikes]
     else:
         from neuromorphic_export.lava import LavaRunError, lava_available, run_lava
@@ -149,11 +192,11 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         if not lava_available():
             raise UserError("lava-nc is not importable; install it with scripts/setup_env.sh")
         try:
-            lava = run_lava(spec, x.astype(np.uint8))
+            lava = run_lava(spec, x)
         except LavaRunError as exc:  # not the user's mistake: exit 1, but one line
             print(f"spiking-nr: error: {' '.join(str(exc).split())}", file=sys.stderr)
             raise SystemExit(1) from None
-        output, spikes = lava.output_float(spec), lava.spikes
+        output, spikes = lava.values, lava.spikes
     seconds = time.perf_counter() - start
     print(f"{args.backend}: {len(x)} steps in {seconds:.2f} s ({len(x) / seconds:.0f} steps/s), "
           f"{int(sum(s.sum() for s in spikes))} hidden spikes")
@@ -165,23 +208,14 @@ def cmd_simulate(args: argparse.Namespace) -> None:
                                chunk.segment_id[:-lag or None], chunk.is_target[:-lag or None],
                                spec.output_size)
         print(f"segment accuracy {report['segment_accuracy']:.3f} over "
-              f"{report['n_target_segments']} target segments (MNIST substitute stream)")
+              f"{report['n_target_segments']} target segments ({splits.note})")
     if args.plot:
         from spiking_nr import viz
 
         window = slice(0, min(len(x), 500))
         viz.raster([s[window] for s in spikes], path=args.plot,
-                   title=f"{args.backend} backend: hidden spikes")
+                   title=f"{args.backend} backend: hidden spikes, steps {window.start}-{window.stop}")
         print(f"wrote {args.plot}")
-
-
-def _stream_for(config):
-    from spiking_nr.data.image_stream import image_streams
-
-    if config.data.dataset != "mnist-substitute-stream":
-        raise UserError(f"unknown dataset {config.data.dataset!r}; available offline: "
-                        "mnist-substitute-stream")
-    return image_streams(config.data.seed, gap_range=(0, config.data.gap_max))
 
 
 def _device(name: str):
@@ -193,22 +227,22 @@ def _device(name: str):
         raise UserError(f"--device: {exc}") from None
 
 
-def _evaluate(model, config, steps: int, lanes: int, reset: bool, device=None) -> dict:
+def _evaluate(model, test_stream, steps: int, lanes: int, reset: bool, device=None) -> dict:
+    """Segment-level report of ``model`` on the first ``steps`` steps of ``lanes`` lanes of the
+    held-out stream (one unbroken stream per lane; reset at segment starts only with ``reset``)."""
     import torch
 
-    from spiking_nr.data.image_stream import N_CLASSES
     from spiking_nr.metrics import stream_report
     from spiking_nr.streams import collect
 
-    _, test = _stream_for(config)
-    chunk = collect(test, lanes, steps)
+    chunk = collect(test_stream, lanes, steps)
     device = device or torch.device("cpu")
     with torch.no_grad():
         out = model.to(device)(
             torch.from_numpy(chunk.inputs).to(device),
             reset_mask=torch.from_numpy(chunk.segment_start).to(device) if reset else None,
         ).output.cpu().numpy()
-    return stream_report(out, chunk.target, chunk.segment_id, chunk.is_target, N_CLASSES)
+    return stream_report(out, chunk.target, chunk.segment_id, chunk.is_target, test_stream.n_classes)
 
 
 def _train_config(args: argparse.Namespace, out: Path):
@@ -217,7 +251,7 @@ def _train_config(args: argparse.Namespace, out: Path):
     from spiking_nr.rundir import check_resume_overrides, existing_run_files
 
     if not args.resume:
-        config = load_config(args.config, args.set or [])
+        config = load_config(args.config, _overrides(args))
         existing = existing_run_files(out)
         if existing and not args.overwrite and not args.print_config:
             raise UserError(f"{out} already holds a run ({', '.join(existing)}); continue it with "
@@ -236,7 +270,7 @@ def _train_config(args: argparse.Namespace, out: Path):
         raise UserError(f"--resume: {out} has no checkpoint.pt (the run stopped before its first "
                         "checkpoint); start it again with --overwrite")
     recorded = load_config(recorded_path)
-    config = load_config(recorded_path, args.set or [])
+    config = load_config(recorded_path, _overrides(args))
     check_resume_overrides(recorded, config)
     return config
 
@@ -248,9 +282,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     from spiking_nr import SRNN, SRNNConfig
     from spiking_nr.config import to_toml
-    from spiking_nr.data.image_stream import DATA_NOTE, N_CLASSES, training_source
     from spiking_nr.io import atomic_write, write_json
     from spiking_nr.losses import AdaptiveLossConfig
+    from spiking_nr.masks import with_mask
     from spiking_nr.regularisation import ActivityConfig
     from spiking_nr.rundir import RUN_FILES, run_lock, truncate_metrics
     from spiking_nr.train import TrainConfig, Trainer
@@ -259,8 +293,16 @@ def cmd_train(args: argparse.Namespace) -> None:
     device = _device(args.device)
     try:
         config = _train_config(args, out)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.print_config:
+        print(to_toml(config))
+        return
+    splits, train_stream, test_stream = _streams(config)
+    try:
         m, t = config.model, config.train
-        model = SRNN(SRNNConfig.simple(28, m.hidden, N_CLASSES, neuron=m.neuron, recurrent=m.recurrent,
+        model = SRNN(SRNNConfig.simple(train_stream.n_features, m.hidden, train_stream.n_classes,
+                                       neuron=m.neuron, recurrent=m.recurrent,
                                        surrogate=m.surrogate, b0=m.b0, beta=m.beta, seed=m.seed))
         train_config = TrainConfig(
             tbptt_window=t.tbptt_window, reset_policy=t.reset_policy, lr=t.lr, lr_tau=t.lr_tau,
@@ -268,13 +310,12 @@ def cmd_train(args: argparse.Namespace) -> None:
             loss=AdaptiveLossConfig(t.kl_direction, t.kl_weight, t.normalise, t.loss_mode),
             activity=ActivityConfig(t.rate_weight, t.rate_lower, t.rate_upper,
                                     None if t.rate_target < 0 else t.rate_target, t.dropout))
-        train_stream, _ = _stream_for(config)
-        source = training_source(train_stream, config.data.batch, config.data.chunk_len, t.mask)
+
+        def source():
+            return with_mask(train_stream.chunks(config.data.batch, config.data.chunk_len),
+                             t.mask, splits.mask_preset, splits.intensity)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    if args.print_config:
-        print(to_toml(config))
-        return
     checkpoint = out / "checkpoint.pt"
     with contextlib.ExitStack() as stack:
         try:
@@ -301,12 +342,12 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
     viz.training_curves(history, path=out / "training.png", title=f"training ({t.reset_policy} reset)")
-    report = _evaluate(model, config, config.eval.steps, config.eval.lanes,
+    report = _evaluate(model, test_stream, config.eval.steps, config.eval.lanes,
                        reset=t.reset_policy == "segment", device=device)
-    write_json(out / "summary.json", {"data": DATA_NOTE, "config": config.to_dict(),
+    write_json(out / "summary.json", {"data": splits.note, "config": config.to_dict(),
                                       "chunks_trained": trainer.position, "evaluation": report})
     print(f"segment accuracy {report['segment_accuracy']:.3f} on the held-out stream "
-          f"({DATA_NOTE}); run folder {out}")
+          f"({splits.note}); run folder {out}")
 
 
 def _train_run(args: argparse.Namespace, out: Path, config, trainer) -> None:
@@ -336,18 +377,45 @@ def _train_run(args: argparse.Namespace, out: Path, config, trainer) -> None:
     trainer.save(checkpoint)
 
 
+REPORT_ROWS = (("segment accuracy", "segment_accuracy", ".3f"), ("macro F1", "macro_f1", ".3f"),
+               ("step accuracy", "step_accuracy", ".3f"),
+               ("distractor AUROC", "distractor_auroc", ".3f"),
+               ("distractor entropy (normalised)", "distractor_entropy_normalised", ".3f"),
+               ("target segments", "n_target_segments", "d"),
+               ("non-target segments (distractors, gaps)", "n_distractor_segments", "d"))
+
+
+def report_table(report: dict) -> str:
+    """A stream report as a two-column text table."""
+    width = max(len(name) for name, _, _ in REPORT_ROWS)
+    return "\n".join(f"  {name:<{width}}  {report[key]:{fmt}}" for name, key, fmt in REPORT_ROWS
+                     if key in report)
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
     import json
 
-    from spiking_nr.config import RunConfig
-
     device = _device(args.device)
     model = _load_model(args.checkpoint)
-    if model.config.input_size != 28:
-        raise UserError("eval runs the built-in MNIST row stream (28 channels); this model expects "
-                        f"{model.config.input_size} inputs")
-    report = _evaluate(model.eval(), RunConfig(), args.steps, args.lanes, args.reset, device)
-    print(json.dumps(report, indent=2))
+    folder = Path(args.checkpoint).parent
+    config = _run_config(args, folder)
+    _, _, test = _streams(config)
+    if model.config.input_size != test.n_features or model.config.output_size != test.n_classes:
+        raise UserError(f"{args.checkpoint} expects {model.config.input_size} inputs and "
+                        f"{model.config.output_size} classes; the data ({config.data.dataset}) has "
+                        f"{test.n_features} channels and {test.n_classes} target classes")
+    steps = args.steps or config.eval.steps
+    lanes = args.lanes or config.eval.lanes
+    report = _evaluate(model.eval(), test, steps, lanes, args.reset, device)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    source = folder / "config.toml" if args.config is None and (folder / "config.toml").is_file() \
+        else (args.config or "defaults")
+    print(f"{args.checkpoint} on {config.data.dataset} (config: {source})")
+    print(f"held-out stream: {lanes} lanes x {steps} steps, "
+          f"{'reset at every segment start' if args.reset else 'never reset'}")
+    print(report_table(report))
 
 
 def cmd_data(args: argparse.Namespace) -> None:
@@ -364,12 +432,9 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    try:
-        from experiments.benchmarks.run import main as bench_main
-    except ImportError:
-        raise UserError("the benchmark suite lives in experiments/benchmarks of a source checkout; "
-                        "run this from the repository root") from None
-    bench_main(["--quick"] if args.quick else [])
+    from spiking_nr.benchmarks import main as bench_main
+
+    bench_main((["--quick"] if args.quick else []) + (["--out", args.out] if args.out else []))
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
@@ -379,10 +444,9 @@ def cmd_plot(args: argparse.Namespace) -> None:
 
     spec = _load_spec(args.network)
     _check_steps_cover_latency(spec, args.steps)
-    x, chunk = _stream_inputs(spec, args.steps, args.seed, None, own_input_hint=(
-        "plot runs the built-in stream only; for your own spikes use `spiking-nr simulate "
-        "NETWORK --input spikes.npy --plot raster.png`"))
-    result = CPUSimulator(spec).run(x.astype(np.uint8), record=("spikes", "voltage", "threshold"))
+    x, chunk, _ = _stream_inputs(spec, args)
+    result = CPUSimulator(spec).run(_binary(x, "the data stream"),
+                                    record=("spikes", "voltage", "threshold"))
     lag = spec.latency
     out = Path(args.out)
     window = slice(lag, lag + args.steps)
@@ -421,6 +485,21 @@ def _int_at_least(lowest: int):
 
 
 _positive_int, _natural_int = _int_at_least(1), _int_at_least(0)
+DATA_HELP = ("data source: mnist-substitute-stream (default; offline MNIST 0-4 targets, 5-9 "
+             "distractors, a SUBSTITUTE), npz:PATH (.npz with x [N, T, C] or events, y [N]; or a "
+             "folder of x.npy/y.npy), shd:DIR (shd_train.h5/shd_test.h5), speech:DIR (Speech "
+             "Commands layout), tonic:NAME:DIR (a tonic dataset already in DIR)")
+
+
+def _add_data_flags(p: argparse.ArgumentParser, config: bool = True) -> None:
+    p.add_argument("--data", metavar="SOURCE", help=DATA_HELP)
+    p.add_argument("--targets", metavar="C1,C2,...",
+                   help="target classes (labels or class names; default: every non-distractor class)")
+    p.add_argument("--distractors", metavar="C1,C2,...",
+                   help="distractor classes (default: the source's own list, e.g. 5-9 for MNIST)")
+    if config:
+        p.add_argument("--config", help="TOML/YAML/JSON run config (its [data] section)")
+        p.add_argument("--set", nargs="*", metavar="SECTION.KEY=VALUE", help="config overrides")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -430,9 +509,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="The offline demo (train, evaluate, export, simulate, plot): bash scripts/demo.sh")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train on a continual stream from a config file",
-                       description="Train an SRNN reset-free (or with a reset policy) on the offline "
-                       "MNIST substitute stream. Writes a run folder: config.toml (resolved), "
-                       "metrics.jsonl, checkpoint.pt (resumable), summary.json.")
+                       description="Train an SRNN reset-free (or with a reset policy) on a continual "
+                       "stream of --data (default: the offline MNIST substitute stream). Writes a run "
+                       "folder: config.toml (resolved), metrics.jsonl, checkpoint.pt (resumable), "
+                       "summary.json.")
     p.add_argument("--config", help="TOML/YAML/JSON config (sections model, train, data, eval)")
     p.add_argument("--set", nargs="*", metavar="SECTION.KEY=VALUE",
                    help="overrides, e.g. --set train.lr=0.01 model.hidden=[64]")
@@ -448,24 +528,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tensorboard", action="store_true", help="also log to OUT/tensorboard")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    _add_data_flags(p, config=False)
     p.set_defaults(func=cmd_train)
-    p = sub.add_parser("eval", help="evaluate a checkpoint on one unbroken held-out stream")
+    p = sub.add_parser("eval", help="evaluate a checkpoint on one unbroken held-out stream",
+                       description="Evaluate a checkpoint on the held-out stream of its run: the "
+                       "config.toml next to the checkpoint (data, evaluation lanes and steps) unless "
+                       "--config or the flags below say otherwise. Prints a table (--json: JSON).")
     p.add_argument("checkpoint")
-    p.add_argument("--steps", type=int, default=5000, help="steps per lane (default 5000)")
-    p.add_argument("--lanes", type=_positive_int, default=4, help="independent streams (default 4)")
+    p.add_argument("--steps", type=_positive_int, help="steps per lane (default: the run's eval.steps)")
+    p.add_argument("--lanes", type=_positive_int,
+                   help="independent streams (default: the run's eval.lanes)")
     p.add_argument("--reset", action="store_true", help="reset the state at every segment start")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    _add_data_flags(p)
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("plot", help="raster, traces and outputs of a network file on the stream")
     p.add_argument("network")
     p.add_argument("--out", default=".", help="folder for the PNGs")
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--seed", type=_natural_int, default=0, help="stream seed (>= 0)")
+    _add_data_flags(p)
     p.set_defaults(func=cmd_plot)
     p = sub.add_parser("data", help="check and describe the offline datasets")
     p.set_defaults(func=cmd_data)
-    p = sub.add_parser("bench", help="run the benchmark suite against peers (source checkout)")
-    p.add_argument("--quick", action="store_true")
+    p = sub.add_parser("bench", help="run the benchmark suite against peers",
+                       description="Training-step, streaming, TBPTT-memory and scaling benchmarks "
+                       "against the peers that are installed (norse, snntorch, Lava).")
+    p.add_argument("--quick", action="store_true", help="fewer repeats and sizes (~30 s)")
+    p.add_argument("--out", help="folder for benchmarks.json/.md (default: "
+                   "experiments/benchmarks/results in a source checkout, else ./benchmark-results)")
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("export", help="export a checkpoint to a network file (HDF5)",
                        description="Convert a trained SRNN checkpoint into a validated network file.")
@@ -490,6 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=None,
                    help="convert a non-binary --input: a value >= THRESHOLD is a spike, else none")
     p.add_argument("--plot", help="write a raster of the hidden spikes here (.png/.pdf/.svg)")
+    _add_data_flags(p)
     p.set_defaults(func=cmd_simulate)
     return parser
 
@@ -504,8 +597,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error already printed as one line (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
-    if getattr(args, "steps", 1) <= 0:
-        return _error("--steps must be positive")
+    for flag in ("steps", "lanes"):
+        value = getattr(args, flag, None)
+        if value is not None and value <= 0:
+            return _error(f"--{flag} must be positive")
     try:
         args.func(args)
     except UserError as exc:

@@ -5,7 +5,10 @@ Sections and keys (defaults shown by ``spiking-nr train --print-config``)::
     [model]  hidden, neuron ("alif"|"lif"), recurrent, surrogate, b0, beta, seed
     [train]  chunks, tbptt_window, reset_policy, lr, lr_tau, grad_clip, kl_direction, kl_weight,
              normalise, mask ("temporal_intensity"|"oracle"), seed
-    [data]   dataset ("mnist-substitute-stream"), batch, chunk_len, gap_max, seed
+    [data]   dataset (a source: "mnist-substitute-stream", "npz:PATH", "shd:DIR", "speech:DIR",
+             "tonic:NAME:DIR"; see spiking_nr.data.sources), targets, distractors (comma-separated
+             classes, "" = the source's default), test_fraction, time_bins, batch, chunk_len,
+             gap_max, seed
     [eval]   lanes, steps
 
 Unknown sections or keys raise ``ValueError`` naming the key and the allowed ones.
@@ -61,6 +64,10 @@ class TrainSection:
 @dataclass(frozen=True)
 class DataSection:
     dataset: str = "mnist-substitute-stream"
+    targets: str = ""
+    distractors: str = ""
+    test_fraction: float = 0.2
+    time_bins: int = 100
     batch: int = 32
     chunk_len: int = 280
     gap_max: int = 10
@@ -107,6 +114,10 @@ def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise ValueError(f"{where} must be a number, got {value!r}")
         return float(value)
+    if key in ("targets", "distractors") and (
+            isinstance(value, int) or isinstance(value, list) and all(isinstance(v, (int, str))
+                                                                      for v in value)):
+        value = ",".join(str(v) for v in (value if isinstance(value, list) else [value]))
     if not isinstance(value, str):
         raise ValueError(f"{where} must be a string, got {value!r}")
     return value

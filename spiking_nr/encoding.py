@@ -43,8 +43,13 @@ def rows_analog(image: np.ndarray) -> np.ndarray:
 
 
 def rows_threshold(image: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Row by row as spikes: a channel fires where the pixel exceeds ``threshold`` (``[H, W]``)."""
-    return (_matrix(image, "image") > threshold).astype(np.float32)
+    """Row by row as spikes: a channel fires where the pixel exceeds ``threshold`` (``[H, W]``,
+    pixels in [0, 1]: raw 0..255 images are rejected, they would fire on every non-zero pixel)."""
+    x = _matrix(image, "image")
+    if x.size and x.max() > 1.0:
+        raise ValueError(f"rows_threshold expects pixels in [0, 1], got values up to {x.max():g} "
+                         "(raw uint8 images? divide by 255 first)")
+    return (x > threshold).astype(np.float32)
 
 
 def delta(sequence: np.ndarray, threshold: float = 0.25) -> np.ndarray:

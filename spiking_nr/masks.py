@@ -37,7 +37,6 @@ from spiking_nr.streams import StreamChunk
 
 MASKS = ("oracle", "temporal_intensity", "energy")
 ENERGY_FEATURES = ("linear", "log")
-
 # Mask settings per data set (the input-driven masks' thresholds are in the units the mask sees).
 # "default": the classes' own defaults. "image_rows": images read row by row as binary spikes (28
 # channels; E1 and the demo): mean |x| of 0.03 is about one lit pixel in 28, smoothed over 2 rows;

@@ -5,7 +5,7 @@ import json
 import torch
 
 import spiking_nr.fast as fast
-from experiments.benchmarks.run import (
+from spiking_nr.benchmarks import (
     activation_mib,
     bench_gpu,
     gpu_markdown,
@@ -47,3 +47,26 @@ def test_gpu_benchmark_result_structure_on_a_tiny_cpu_run(tmp_path, capsys):
     if not torch.cuda.is_available():  # without CUDA the GPU part says so and writes nothing
         assert bench_gpu(quick=True, device="cuda") is None
         assert "GPU benchmark skipped: no CUDA device" in capsys.readouterr().out
+def test_bench_works_from_an_installed_package_without_experiments(tmp_path):
+    """``spiking-nr bench`` must not need the source checkout's ``experiments/`` folder."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    site = tmp_path / "site"
+    for package in ("spiking_nr", "neuromorphic_export"):
+        shutil.copytree(root / package, site / package, ignore=shutil.ignore_patterns("__pycache__"))
+    work = tmp_path / "work"
+    work.mkdir()
+    code = ("import sys; import spiking_nr.benchmarks as b; from spiking_nr.cli import build_parser; "
+            "a = build_parser().parse_args(['bench', '--quick', '--out', 'x']); "
+            "assert a.func.__name__ == 'cmd_bench' and a.out == 'x'; "
+            "assert not any(m.startswith('experiments') for m in sys.modules), 'imports experiments'; "
+            "print(b.RESULTS)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(site)}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "benchmark-results"

@@ -42,12 +42,22 @@ class LayerState:
 
 @dataclass
 class SimulationResult:
-    """``output [T, B, C]`` readout values (int state units in fixed mode); per-layer recordings."""
+    """``output [T, B, C]`` raw readout values (int state units in fixed mode); per-layer
+    recordings ``[T, B, N]``. :attr:`values` is the readout in physical (float) units with the
+    input's shape: ``[T, C]`` for an unbatched ``[T, N_in]`` input, as Lava's result."""
 
     output: np.ndarray
     spikes: list[np.ndarray] = field(default_factory=list)
     voltage: list[np.ndarray] = field(default_factory=list)
     threshold: list[np.ndarray] = field(default_factory=list)
+    scale: float = 1.0  # the readout's state units per physical unit
+    batched: bool = True  # False when the input was [T, N_in]
+
+    @property
+    def values(self) -> np.ndarray:
+        """Readout in physical units, float64: ``[T, C]`` (unbatched input) or ``[T, B, C]``."""
+        values = self.output / self.scale
+        return values if self.batched else values[:, 0]
 
     def output_float(self, spec: NetworkSpec) -> np.ndarray:
         """Readout values in float units (divides by the readout's state scale)."""
@@ -147,7 +157,8 @@ class CPUSimulator:
         x = self._check_input(spikes)
         n_steps, batch = x.shape[:2]
         self._start(batch)
-        result = SimulationResult(output=np.empty(0))
+        result = SimulationResult(output=np.empty(0), scale=float(self.spec.layers[-1].scale),
+                                  batched=np.ndim(spikes) == 3)
         h = x
         for index, layer in enumerate(self.spec.layers):
             shape = (n_steps, batch, layer.size)
@@ -165,11 +176,13 @@ class CPUSimulator:
         result.output = h
         return result
 
-    def step(self, spikes: np.ndarray) -> np.ndarray:
+    def step(self, spikes: np.ndarray, values: bool = False) -> np.ndarray:
         """Advance one step: binary spikes ``[N_in]`` or ``[B, N_in]`` -> the output ``[B, C]``.
 
         Equals the step's row of :meth:`run`'s ``output`` (a new array of the same dtype). Any
-        numeric input dtype works (``bool`` or the network's dtype is fastest).
+        numeric input dtype works (``bool`` or the network's dtype is fastest). ``values=True``
+        returns the readout in physical units instead (float64, the row of ``run(...).values``:
+        ``[C]`` for an ``[N_in]`` input, ``[B, C]`` for ``[B, N_in]``).
         """
         x = spikes if type(spikes) is np.ndarray else np.asarray(spikes)
         if x.ndim == 1:
@@ -188,6 +201,9 @@ class CPUSimulator:
             if fresh:
                 self.reset()
             self._check_input(x[None])  # raises run()'s message
+        if values:
+            out = plan.advance() / float(self.spec.layers[-1].scale)
+            return out[0] if x.ndim == 1 else out
         return plan.advance()
 
     def step_events(self, indices) -> np.ndarray:

@@ -199,12 +199,20 @@ def _guarded_run(source) -> Iterator[_Watchdog | None]:
 
 @dataclass
 class LavaResult:
-    """``output [T, C]`` readout values; ``spikes`` per hidden layer ``[T, N]``; final voltages."""
+    """``output [T, C]`` raw readout values (int state units in fixed mode); ``spikes`` per hidden
+    layer ``[T, N]``; final voltages. :attr:`values`: the readout in physical units ``[T, C]``
+    (the same as the CPU backend's ``SimulationResult.values`` for an unbatched input)."""
 
     output: np.ndarray
     spikes: list[np.ndarray] = field(default_factory=list)
     final_voltage: list[np.ndarray] = field(default_factory=list)
     seconds: float = 0.0
+    scale: float = 1.0  # the readout's state units per physical unit
+
+    @property
+    def values(self) -> np.ndarray:
+        """Readout in physical units ``[T, C]``, float64."""
+        return self.output / self.scale
 
     def output_float(self, spec: NetworkSpec) -> np.ndarray:
         return self.output / spec.layers[-1].scale
@@ -330,4 +338,5 @@ def run_lava(spec: NetworkSpec, spikes: np.ndarray, record_spikes: bool = True) 
         spikes=[traces[i].astype(np.uint8) for i in range(last) if i in traces],
         final_voltage=[v.astype(dtype) for v in final_voltage],
         seconds=seconds,
+        scale=float(spec.layers[-1].scale),
     )

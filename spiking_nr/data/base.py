@@ -16,7 +16,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -159,6 +160,19 @@ class LabelledSequences:
         sequences = [self.sequence(i) for i in indices]
         return LabelledSequences(sequences, self.labels, None, self.name, self.class_names,
                                  self.metadata)
+
+
+class DataSplits(NamedTuple):
+    """A data source's training and held-out sets, its default distractor classes (labels in
+    ``train``'s numbering, or None) and a provenance note (what the data is, said plainly)."""
+
+    train: LabelledSequences
+    test: LabelledSequences
+    distractors: tuple[int, ...] | None = None
+    note: str = ""
+    stream_options: Mapping[str, Any] = MappingProxyType({})  # StreamConfig fields (gap kind...)
+    intensity: Callable[[np.ndarray], np.ndarray] | None = None  # input -> mask units (None: as is)
+    mask_preset: str = "default"  # the key of its mask settings in spiking_nr.masks.MASK_PRESETS
 
 
 def require_file(path: Any, what: str, hint: str) -> None:

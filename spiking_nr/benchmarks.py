@@ -12,8 +12,12 @@ ALIF -> 20 readout, batch 32, T = 250, 2 threads, learnable per-neuron time cons
 * truncated BPTT memory against stream length (window 100), in fresh subprocesses;
 * scaling: training time per step against hidden size and against T.
 
-    python -m experiments.benchmarks.run --quick     # ~30 s
-    python -m experiments.benchmarks.run             # ~1-2 min; writes results/benchmarks.{json,md}
+    spiking-nr bench --quick                    # ~30 s (= python -m spiking_nr.benchmarks --quick)
+    spiking-nr bench                            # ~1-2 min; writes benchmarks.{json,md}
+
+Results go to ``experiments/benchmarks/results`` when this runs from a source checkout, else to
+``./benchmark-results``; ``--out DIR`` chooses another folder. ``python -m experiments.benchmarks``
+is the same suite.
 
 Nothing is installed by this script; peers that are missing are reported as such.
 """
@@ -36,7 +40,9 @@ import torch
 from spiking_nr import SRNN, SRNNConfig
 from spiking_nr.io import atomic_write, write_json
 
-RESULTS = Path(__file__).parent / "results"
+_CHECKOUT_RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "benchmarks" / "results"
+# In a source checkout the committed results folder; from an installed package the working directory.
+RESULTS = _CHECKOUT_RESULTS if _CHECKOUT_RESULTS.parent.is_dir() else Path("benchmark-results")
 
 
 def _median_seconds(fn, repeats: int, warmup: int = 1) -> float:
@@ -317,7 +323,7 @@ def bench_tbptt_memory(quick: bool) -> dict:
     lengths = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
     out = {}
     for n in lengths:
-        code = f"from experiments.benchmarks.run import _tbptt_child; _tbptt_child({n})"
+        code = f"from spiking_nr.benchmarks import _tbptt_child; _tbptt_child({n})"
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1200)
         out[str(n)] = json.loads(done.stdout.strip().splitlines()[-1])["max_rss_mib"]
         print(f"  tbptt {n} steps: max RSS {out[str(n)]:.0f} MiB", flush=True)
@@ -474,7 +480,7 @@ def main(argv: list[str] | None = None) -> dict:
         gpu = bench_gpu(args.quick)
         if gpu is None:
             raise SystemExit("error: --gpu-only needs a CUDA device; none is available here")
-        gpu["command"] = "python -m experiments.benchmarks.run --gpu-only" + (
+        gpu["command"] = "python -m experiments.benchmarks --gpu-only" + (
             " --quick" if args.quick else "")
         write_gpu_results(gpu, out, "_quick" if args.quick else "")
         print(gpu_markdown(gpu))
@@ -483,7 +489,7 @@ def main(argv: list[str] | None = None) -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
         else platform.processor()
-    results = {"command": "python -m experiments.benchmarks.run" + (" --quick" if args.quick else ""),
+    results = {"command": "spiking-nr bench" + (" --quick" if args.quick else ""),
                "machine": {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
                            "python": platform.python_version()}}
     print("training step ...", flush=True)
