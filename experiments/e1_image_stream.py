@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> dict:
     if not parts:
         raise SystemExit(f"no per-seed results in {seed_dir}; run some seeds first")
     combined = combine_results(parts)
+    # the JSON files hold rows in key order; tables and plots follow the protocol's row order
+    combined["rows"] = {v.name: combined["rows"][v.name] for v in VARIANTS if v.name in combined["rows"]}
     _late_bin(combined)
     result = {"experiment": "E1 continual image stream", "data": task.data_note,
               "quick": args.quick,

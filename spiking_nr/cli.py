@@ -291,8 +291,15 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     device = _device(args.device)
-    try:
+    try:  # every setting is checked before anything is printed, read or written
         config = _train_config(args, out)
+        m, t = config.model, config.train
+        train_config = TrainConfig(
+            tbptt_window=t.tbptt_window, reset_policy=t.reset_policy, lr=t.lr, lr_tau=t.lr_tau,
+            grad_clip=t.grad_clip, seed=t.seed,
+            loss=AdaptiveLossConfig(t.kl_direction, t.kl_weight, t.normalise, t.loss_mode),
+            activity=ActivityConfig(t.rate_weight, t.rate_lower, t.rate_upper,
+                                    None if t.rate_target < 0 else t.rate_target, t.dropout))
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if args.print_config:
@@ -300,16 +307,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         return
     splits, train_stream, test_stream = _streams(config)
     try:
-        m, t = config.model, config.train
         model = SRNN(SRNNConfig.simple(train_stream.n_features, m.hidden, train_stream.n_classes,
                                        neuron=m.neuron, recurrent=m.recurrent,
                                        surrogate=m.surrogate, b0=m.b0, beta=m.beta, seed=m.seed))
-        train_config = TrainConfig(
-            tbptt_window=t.tbptt_window, reset_policy=t.reset_policy, lr=t.lr, lr_tau=t.lr_tau,
-            grad_clip=t.grad_clip, seed=t.seed,
-            loss=AdaptiveLossConfig(t.kl_direction, t.kl_weight, t.normalise, t.loss_mode),
-            activity=ActivityConfig(t.rate_weight, t.rate_lower, t.rate_upper,
-                                    None if t.rate_target < 0 else t.rate_target, t.dropout))
 
         def source():
             return with_mask(train_stream.chunks(config.data.batch, config.data.chunk_len),

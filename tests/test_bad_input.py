@@ -93,7 +93,9 @@ def _flip_weight_byte(good: Path, path: Path) -> Path:
     with h5py.File(path, "r") as f:
         offset = f["layer/1/weight"].id.get_offset()
     data = bytearray(path.read_bytes())
-    data[offset] ^= 0x01  # the low bit of the first weight: a silently different network before
+    # bit 1 of the first weight: the value moves by 2 and stays a valid (even, in-range) Lava weight,
+    # so only the checksum can tell (bit 0 would make it odd, which the validator refuses first)
+    data[offset] ^= 0x02
     path.write_bytes(bytes(data))
     return path
 

@@ -59,7 +59,7 @@ def test_train_eval_plot_data_end_to_end(tmp_path):
             "--set", "train.chunks=4")
     assert r.returncode == 0 and "resumed at chunk 3" in r.stdout, r.stderr
     r = run("eval", str(run_dir / "checkpoint.pt"), "--steps", "200", "--lanes", "2")
-    assert r.returncode == 0 and "segment_accuracy" in r.stdout
+    assert r.returncode == 0 and "segment accuracy" in r.stdout and "never reset" in r.stdout
     r = run("export", str(run_dir / "checkpoint.pt"), str(tmp_path / "n.h5"))
     assert r.returncode == 0, r.stderr
     r = run("plot", str(tmp_path / "n.h5"), "--out", str(tmp_path / "plots"), "--steps", "200")

@@ -33,8 +33,8 @@ def source_kind(spec: str) -> str:
     """The kind of a source spec (``npz:PATH`` -> ``npz``), or ``ValueError`` listing the kinds."""
     kind = spec.split(":", 1)[0]
     if kind not in SOURCE_KINDS:
-        raise ValueError(f"unknown data source {spec!r}; expected one of npz:PATH, npy:DIR, shd:DIR, "
-                         f"speech:DIR, tonic:NAME[:DIR], {DEFAULT_SOURCE}")
+        raise ValueError(f"unknown data source {spec!r} (data.dataset / --data); expected one of "
+                         f"npz:PATH, npy:DIR, shd:DIR, speech:DIR, tonic:NAME[:DIR], {DEFAULT_SOURCE}")
     if kind != DEFAULT_SOURCE and not spec[len(kind) + 1:]:
         raise ValueError(f"data source {spec!r} needs a location after '{kind}:'")
     return kind
