@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neuromorphic_export.cpu import kernels
+from neuromorphic_export.energy import OpCounts, count_operations
 from neuromorphic_export.spec import BIAS_DELAY_MODELS, NEURON_PARAMS, NetworkSpec
 
 RECORDABLE = ("spikes", "voltage", "threshold")
@@ -42,12 +43,14 @@ class LayerState:
 
 @dataclass
 class SimulationResult:
-    """``output [T, B, C]`` readout values (int state units in fixed mode); per-layer recordings."""
+    """``output [T, B, C]`` readout values (int state units in fixed mode); per-layer recordings;
+    ``ops`` the run's operation counts (:func:`neuromorphic_export.energy.count_operations`)."""
 
     output: np.ndarray
     spikes: list[np.ndarray] = field(default_factory=list)
     voltage: list[np.ndarray] = field(default_factory=list)
     threshold: list[np.ndarray] = field(default_factory=list)
+    ops: OpCounts | None = None  # synaptic ops, neuron updates, spikes of this run (energy.py)
 
     def output_float(self, spec: NetworkSpec) -> np.ndarray:
         """Readout values in float units (divides by the readout's state scale)."""
@@ -149,6 +152,7 @@ class CPUSimulator:
         self._start(batch)
         result = SimulationResult(output=np.empty(0))
         h = x
+        hidden = []
         for index, layer in enumerate(self.spec.layers):
             shape = (n_steps, batch, layer.size)
             outs = tuple(np.empty(shape, self._dtype) for _ in range(3 if layer.spiking else 1))
@@ -162,7 +166,10 @@ class CPUSimulator:
                 if "threshold" in record:
                     result.threshold.append(outs[2])
             h = outs[0]
+            if layer.spiking:
+                hidden.append(h)
         result.output = h
+        result.ops = count_operations(self.spec, x, hidden)
         return result
 
     def step(self, spikes: np.ndarray) -> np.ndarray:
