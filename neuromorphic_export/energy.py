@@ -117,11 +117,12 @@ def _fan_out(weight: np.ndarray) -> np.ndarray:
 def count_operations(spec: NetworkSpec, inputs: np.ndarray,
                      spikes: Sequence[np.ndarray]) -> OpCounts:
     """Counts of a run: ``inputs [T, N_in]`` or ``[T, B, N_in]`` binary, ``spikes`` one
-    ``[T, N]`` / ``[T, B, N]`` array per hidden layer (e.g. ``SimulationResult.spikes``)."""
+    ``[T, N]`` / ``[T, B, N]`` array per spiking layer (e.g. ``SimulationResult.spikes``)."""
     x = np.asarray(inputs)
     hidden = [np.asarray(s) for s in spikes]
-    if len(hidden) != len(spec.layers) - 1:
-        raise ValueError(f"need the spikes of {len(spec.layers) - 1} hidden layers, got {len(hidden)}")
+    n_spiking = sum(layer.spiking for layer in spec.layers)
+    if len(hidden) != n_spiking:
+        raise ValueError(f"need the spikes of {n_spiking} spiking layers, got {len(hidden)}")
     lane_steps = int(np.prod(x.shape[:-1]))
     # events per source neuron, summed over steps and lanes
     totals = [x.reshape(-1, x.shape[-1]).sum(0, dtype=np.int64)]

@@ -124,6 +124,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         per_inference = len(x) / len(np.unique(chunk.segment_id[:, 0]))
         print(f"throughput ({args.backend}): {len(x) / seconds / per_inference:.0f} segments/s "
               f"(mean segment {per_inference:.1f} steps)")
+    if len(spikes) < sum(layer.spiking for layer in spec.layers):  # lava returns a spiking
+        spikes = [*spikes, output]                                    # last layer as its output
     print(count_operations(spec, x.astype(np.uint8), spikes).describe(per_inference))
     if chunk is not None:
         from spiking_nr.metrics import stream_report

@@ -54,5 +54,5 @@ def test_silence_costs_only_neuron_updates_and_batches_count_per_lane():
 
 def test_bad_counts_input():
     spec = random_network("alif_yin", 12, (10,), 3, seed=0)
-    with pytest.raises(ValueError, match="spikes of 1 hidden layers"):
+    with pytest.raises(ValueError, match="spikes of 1 spiking layers"):
         count_operations(spec, np.zeros((5, 12)), [])
