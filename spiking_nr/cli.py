@@ -114,6 +114,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
             raise UserError("lava-nc is not importable; install it with scripts/setup_env.sh")
         lava = run_lava(spec, x.astype(np.uint8))
         output, spikes = lava.output_float(spec), lava.spikes
+        if spec.layers[-1].spiking:  # lava returns a spiking last layer as the output
+            spikes = [*spikes, lava.output.astype(np.uint8)]
     seconds = time.perf_counter() - start
     print(f"{args.backend}: {len(x)} steps in {seconds:.2f} s ({len(x) / seconds:.0f} steps/s), "
           f"{int(sum(s.sum() for s in spikes))} hidden spikes")
@@ -124,8 +126,6 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         per_inference = len(x) / len(np.unique(chunk.segment_id[:, 0]))
         print(f"throughput ({args.backend}): {len(x) / seconds / per_inference:.0f} segments/s "
               f"(mean segment {per_inference:.1f} steps)")
-    if len(spikes) < sum(layer.spiking for layer in spec.layers):  # lava returns a spiking
-        spikes = [*spikes, output]                                    # last layer as its output
     print(count_operations(spec, x.astype(np.uint8), spikes).describe(per_inference))
     if chunk is not None:
         from spiking_nr.metrics import stream_report
