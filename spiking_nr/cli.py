@@ -154,7 +154,16 @@ def _stream_for(config):
     return image_streams(config.data.seed, gap_range=(0, config.data.gap_max))
 
 
-def _evaluate(model, config, steps: int, lanes: int, reset: bool) -> dict:
+def _device(name: str):
+    from spiking_nr._checks import resolve_device
+
+    try:
+        return resolve_device(name)
+    except ValueError as exc:
+        raise UserError(f"--device: {exc}") from None
+
+
+def _evaluate(model, config, steps: int, lanes: int, reset: bool, device=None) -> dict:
     import torch
 
     from spiking_nr.data.image_stream import N_CLASSES
@@ -163,9 +172,12 @@ def _evaluate(model, config, steps: int, lanes: int, reset: bool) -> dict:
 
     _, test = _stream_for(config)
     chunk = collect(test, lanes, steps)
+    device = device or torch.device("cpu")
     with torch.no_grad():
-        out = model(torch.from_numpy(chunk.inputs),
-                    reset_mask=torch.from_numpy(chunk.segment_start) if reset else None).output.numpy()
+        out = model.to(device)(
+            torch.from_numpy(chunk.inputs).to(device),
+            reset_mask=torch.from_numpy(chunk.segment_start).to(device) if reset else None,
+        ).output.cpu().numpy()
     return stream_report(out, chunk.target, chunk.segment_id, chunk.is_target, N_CLASSES)
 
 
@@ -181,6 +193,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from spiking_nr.losses import AdaptiveLossConfig
     from spiking_nr.train import TrainConfig, Trainer
 
+    device = _device(args.device)
     try:
         config = load_config(args.config, args.set or [])
         m, t = config.model, config.train
@@ -202,7 +215,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     with atomic_write(out / "config.toml", "w") as handle:
         handle.write(to_toml(config))
     torch.set_num_threads(args.threads)
-    trainer = Trainer(model, source, train_config)
+    trainer = Trainer(model, source, train_config, device=device)
     checkpoint = out / "checkpoint.pt"
     if args.resume:
         if not checkpoint.is_file():
@@ -233,7 +246,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
     viz.training_curves(history, path=out / "training.png", title=f"training ({t.reset_policy} reset)")
-    report = _evaluate(model, config, config.eval.steps, config.eval.lanes, reset=t.reset_policy == "segment")
+    report = _evaluate(model, config, config.eval.steps, config.eval.lanes,
+                       reset=t.reset_policy == "segment", device=device)
     write_json(out / "summary.json", {"data": DATA_NOTE, "config": config.to_dict(),
                                       "chunks_trained": trainer.position, "evaluation": report})
     print(f"segment accuracy {report['segment_accuracy']:.3f} on the held-out stream "
@@ -245,11 +259,12 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     from spiking_nr.config import RunConfig
 
+    device = _device(args.device)
     model = _load_model(args.checkpoint)
     if model.config.input_size != 28:
         raise UserError("eval runs the built-in MNIST row stream (28 channels); this model expects "
                         f"{model.config.input_size} inputs")
-    report = _evaluate(model.eval(), RunConfig(), args.steps, args.lanes, args.reset)
+    report = _evaluate(model.eval(), RunConfig(), args.steps, args.lanes, args.reset, device)
     print(json.dumps(report, indent=2))
 
 
@@ -319,12 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--tensorboard", action="store_true", help="also log to OUT/tensorboard")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("eval", help="evaluate a checkpoint on one unbroken held-out stream")
     p.add_argument("checkpoint")
     p.add_argument("--steps", type=int, default=5000, help="steps per lane (default 5000)")
     p.add_argument("--lanes", type=int, default=4, help="independent streams (default 4)")
     p.add_argument("--reset", action="store_true", help="reset the state at every segment start")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("plot", help="raster, traces and outputs of a network file on the stream")
     p.add_argument("network")
