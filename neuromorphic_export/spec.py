@@ -83,8 +83,11 @@ streams. lava's ATRLIF holds one value per population for all six parameters, an
 ``clip24`` saturates to ``[-2**23, 2**23 - 1]`` like Loihi's 24-bit state; ``clip23`` to the
 symmetric ``[-(2**23 - 1), 2**23 - 1]`` (lava's LIF/ATRLIF voltage limits); ``wrap24`` wraps a
 current once by ``2**24`` when it leaves ``(-2**23, 2**23]`` (lava's current overflow rule).
-Weights in fixed mode follow Loihi's rule (8-bit mantissa in ``[-256, 254]``, even values when
-signs are mixed; weight exponent 0) so Lava's ``Dense`` leaves them unchanged.
+Weights in fixed mode are 8-bit mantissas in ``[-256, 254]`` (weight exponent 0) that Lava runs
+unchanged, and validation refuses any that it would not: a matrix that mixes signs needs even
+values (lava's ``Dense`` drops the lowest bit), an all-negative one values >= -255 (it clips);
+``cuba_lif`` layers, which the file writes in lava-dl netx's schema, must also survive netx's
+joint bit sizing of ``weight`` and ``weight_rec`` (:func:`netx_dense_weights`).
 """
 
 from __future__ import annotations

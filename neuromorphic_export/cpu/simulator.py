@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neuromorphic_export.cpu import kernels
+from neuromorphic_export.energy import OpCounts, count_operations
 from neuromorphic_export.spec import BIAS_DELAY_MODELS, NEURON_PARAMS, NetworkSpec
 
 RECORDABLE = ("spikes", "voltage", "threshold")
@@ -43,13 +44,16 @@ class LayerState:
 @dataclass
 class SimulationResult:
     """``output [T, B, C]`` raw readout values (int state units in fixed mode); per-layer
-    recordings ``[T, B, N]``. :attr:`values` is the readout in physical (float) units with the
-    input's shape: ``[T, C]`` for an unbatched ``[T, N_in]`` input, as Lava's result."""
+    recordings ``[T, B, N]``; ``ops`` the run's operation counts
+    (:func:`neuromorphic_export.energy.count_operations`). :attr:`values` is the readout in
+    physical (float) units with the input's shape: ``[T, C]`` for an unbatched ``[T, N_in]`` input,
+    as Lava's result."""
 
     output: np.ndarray
     spikes: list[np.ndarray] = field(default_factory=list)
     voltage: list[np.ndarray] = field(default_factory=list)
     threshold: list[np.ndarray] = field(default_factory=list)
+    ops: OpCounts | None = None  # synaptic ops, neuron updates, spikes of this run (energy.py)
     scale: float = 1.0  # the readout's state units per physical unit
     batched: bool = True  # False when the input was [T, N_in]
 
@@ -160,6 +164,7 @@ class CPUSimulator:
         result = SimulationResult(output=np.empty(0), scale=float(self.spec.layers[-1].scale),
                                   batched=np.ndim(spikes) == 3)
         h = x
+        hidden = []
         for index, layer in enumerate(self.spec.layers):
             shape = (n_steps, batch, layer.size)
             outs = tuple(np.empty(shape, self._dtype) for _ in range(3 if layer.spiking else 1))
@@ -173,7 +178,10 @@ class CPUSimulator:
                 if "threshold" in record:
                     result.threshold.append(outs[2])
             h = outs[0]
+            if layer.spiking:
+                hidden.append(h)
         result.output = h
+        result.ops = count_operations(self.spec, x, hidden)
         return result
 
     def step(self, spikes: np.ndarray, values: bool = False) -> np.ndarray:
