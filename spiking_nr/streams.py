@@ -19,7 +19,9 @@ Per step a :class:`StreamChunk` carries (all numpy, time-major):
   ``skip_first`` steps;
 * ``segment_id [T, B]`` int64: counts segments (samples and gaps) per lane from 0;
 * ``segment_start [T, B]`` bool: first step of every segment (oracle-synchronised resets);
-* ``is_target [T, B]`` bool: inside a target segment (also readable as ``is_target_segment``).
+* ``is_target [T, B]`` bool: inside a target segment (also readable as ``is_target_segment``);
+* ``is_gap [T, B]`` bool: inside a gap segment (so distractor steps are ``~is_target & ~is_gap``);
+  None in chunks that are not cut from a stream (e.g. :func:`isolated_batch`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class StreamChunk(NamedTuple):
     segment_id: np.ndarray
     segment_start: np.ndarray
     is_target: np.ndarray
+    is_gap: np.ndarray | None = None
 
     @property
     def is_target_segment(self) -> np.ndarray:
@@ -114,10 +117,10 @@ class _Lane:
         self.nth_end: int | None = None  # step just after the n-th sample segment (n_segments mode)
         self.watch: int | None = None
 
-    def _push(self, x: np.ndarray, label: int, is_target: bool, skip: int) -> None:
+    def _push(self, x: np.ndarray, label: int, is_target: bool, skip: int, gap: bool = False) -> None:
         # per-step label arrays are built per chunk in take(); a segment only keeps its scalars
         self.segment += 1
-        self.buffer.append((x, label, is_target, self.segment, skip))
+        self.buffer.append((x, label, is_target, self.segment, skip, gap))
         self.generated += len(x)
 
     def _next_segment(self) -> None:
@@ -146,26 +149,27 @@ class _Lane:
                     g = g.astype(np.float32)
                 else:
                     g = np.full(shape, cfg.gap_value, np.float32)
-                self._push(g, -1, False, 0)
+                self._push(g, -1, False, 0, gap=True)
 
     def take(self, n: int) -> list[np.ndarray]:
         """The next ``n`` steps of every :class:`StreamChunk` field, ``[n]`` or ``[n, N]``."""
         xs: list[np.ndarray] = []
-        meta: list[tuple[int, bool, int, int, int, int]] = []  # label, target?, id, skip, offset, k
+        # label, target?, id, skip, offset, k, gap?
+        meta: list[tuple[int, bool, int, int, int, int, bool]] = []
         need = n
         while need:
             if not self.buffer:
                 self._next_segment()
-            x, label, is_target, seg_id, skip = self.buffer[0]
+            x, label, is_target, seg_id, skip, gap = self.buffer[0]
             k = min(len(x) - self.pos, need)
             xs.append(x[self.pos:self.pos + k])
-            meta.append((label, is_target, seg_id, skip, self.pos, k))
+            meta.append((label, is_target, seg_id, skip, self.pos, k, gap))
             self.pos += k
             need -= k
             if self.pos == len(x):
                 self.buffer.popleft()
                 self.pos = 0
-        label, is_target, seg_id, skip, offset, lengths = (np.array(v) for v in zip(*meta))
+        label, is_target, seg_id, skip, offset, lengths, gap = (np.array(v) for v in zip(*meta))
         # step index inside its segment: offset of the piece + position inside the piece
         piece_start = np.cumsum(lengths) - lengths
         pos = np.arange(n) - np.repeat(piece_start - offset, lengths)
@@ -175,7 +179,8 @@ class _Lane:
                 is_target & (pos >= np.repeat(skip, lengths)),
                 np.repeat(seg_id.astype(np.int64), lengths),
                 pos == 0,
-                is_target]
+                is_target,
+                np.repeat(gap.astype(bool), lengths)]
 
 
 class ContinualStream:
@@ -259,7 +264,8 @@ def concat_chunks(chunks: Sequence[StreamChunk] | Iterator[StreamChunk]) -> Stre
     chunks = list(chunks)
     if not chunks:
         raise ValueError("no chunks to concatenate")
-    return StreamChunk(*(np.concatenate([c[i] for c in chunks]) for i in range(_N_FIELDS)))
+    return StreamChunk(*(None if any(c[i] is None for c in chunks) else
+                         np.concatenate([c[i] for c in chunks]) for i in range(_N_FIELDS)))
 
 
 def isolated_batch(dataset: LabelledSequences, indices: Sequence[int] | np.ndarray,
