@@ -79,9 +79,11 @@ def build_model(task: StreamTask, variant: Variant, hidden: int, seed: int) -> t
 
 
 def train_variant(task: StreamTask, variant: Variant, chunks: int, hidden: int, seed: int,
-                  batch: int = 32, lr: float = 5e-3, model: torch.nn.Module | None = None) -> torch.nn.Module:
+                  batch: int = 32, lr: float = 5e-3, model: torch.nn.Module | None = None,
+                  device: str | torch.device = "cpu") -> torch.nn.Module:
     """Train one row for ``chunks`` stream chunks of ``task.chunk_len`` steps (same number of steps
-    for isolated-sample training), from ``model`` if given (e.g. warmed up), else a fresh one."""
+    for isolated-sample training), from ``model`` if given (e.g. warmed up), else a fresh one;
+    the model ends on ``device``."""
     model = build_model(task, variant, hidden, seed) if model is None else model
     if variant.reset_policy == "sample":
         source = isolated_samples_source(task, batch, seed)
@@ -92,15 +94,16 @@ def train_variant(task: StreamTask, variant: Variant, chunks: int, hidden: int, 
         n_chunks = chunks
     config = TrainConfig(tbptt_window=task.tbptt_window, reset_policy=variant.reset_policy, lr=lr,
                          lr_tau=2e-2, seed=seed, loss=AdaptiveLossConfig(kl_weight=variant.kl_weight))
-    Trainer(model, source, config).fit(n_chunks)
+    Trainer(model, source, config, device=device).fit(n_chunks)
     return model
 
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, chunk: StreamChunk, reset: bool) -> np.ndarray:
     """Outputs ``[T, B, C]`` on one unbroken chunk; ``reset`` zeroes state at every segment start."""
-    mask = torch.from_numpy(chunk.segment_start) if reset else None
-    return model(torch.from_numpy(chunk.inputs), reset_mask=mask).output.numpy()
+    device = next(model.parameters()).device
+    mask = torch.from_numpy(chunk.segment_start).to(device) if reset else None
+    return model(torch.from_numpy(chunk.inputs).to(device), reset_mask=mask).output.cpu().numpy()
 
 
 def evaluate_variant(model: torch.nn.Module, variant: Variant, task: StreamTask,

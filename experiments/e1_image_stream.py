@@ -28,6 +28,7 @@ import torch
 
 from experiments.continual import StreamTask, Variant, evaluate_variant, train_variant
 from spiking_nr import viz
+from spiking_nr._checks import resolve_device
 from spiking_nr.data.image_stream import (
     DATA_NOTE,
     FASHION_NOTE,
@@ -73,7 +74,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data-dir", default="data",
                         help="torchvision-layout folder with FashionMNIST/raw and MNIST/raw IDX files")
     parser.add_argument("--out", default="experiments/results/e1", help="folder for JSON and PNG")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     args = parser.parse_args(argv)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        parser.error(f"--device: {exc}")
     torch.set_num_threads(2)
     chunks, hidden, lanes, steps = (20, 64, 4, 3000) if args.quick else (200, 128, 8, 36000)
     task = image_task(args.seed, args.data_dir if args.dataset == "fashion" else None)
@@ -81,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows, curves = {}, {}
     started = time.time()
     for variant in VARIANTS:
-        model = train_variant(task, variant, chunks, hidden, args.seed)
+        model = train_variant(task, variant, chunks, hidden, args.seed, device=device)
         rows[variant.name], curves[variant.name] = evaluate_variant(model, variant, task, chunk)
         print(f"{variant.name}: segment accuracy {rows[variant.name]['segment_accuracy']:.3f}, "
               f"distractor AUROC {rows[variant.name]['distractor_auroc']:.3f}", flush=True)

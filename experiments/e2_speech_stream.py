@@ -32,6 +32,7 @@ import torch
 
 from experiments.continual import StreamTask, Variant, evaluate_variant, train_variant
 from spiking_nr import viz
+from spiking_nr._checks import resolve_device
 from spiking_nr.data.keyword_stream import (
     N_CLASSES,
     N_FEATURES,
@@ -84,7 +85,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--speech-commands", metavar="PATH",
                         help="use a real Speech Commands folder instead of the synthetic set")
     parser.add_argument("--out", default="experiments/results/e2", help="folder for JSON and PNG")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     args = parser.parse_args(argv)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        parser.error(f"--device: {exc}")
     torch.set_num_threads(2)
     chunks, hidden, lanes, steps, clips = ((15, 48, 2, 4000, 40) if args.quick
                                            else (600, 128, 4, 110_000, 150))
@@ -97,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     chunk = collect(task.test_stream, lanes, steps)
     rows, curves = {}, {}
     for variant in VARIANTS:
-        model = train_variant(task, variant, chunks, hidden, args.seed)
+        model = train_variant(task, variant, chunks, hidden, args.seed, device=device)
         rows[variant.name], curves[variant.name] = evaluate_variant(model, variant, task, chunk)
         print(f"{variant.name}: segment accuracy {rows[variant.name]['segment_accuracy']:.3f}, "
               f"distractor AUROC {rows[variant.name]['distractor_auroc']:.3f}", flush=True)

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
-STAMP="$VENV/.spiking-nr-setup-v2"
+STAMP="$VENV/.spiking-nr-setup-v3"  # v2: triton (requirements/runtime.txt); v3: tensorboard
 if [ -f "$STAMP" ] && [ "${FORCE_SETUP:-0}" != "1" ]; then
     "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e . >/dev/null
     exit 0

@@ -42,3 +42,20 @@ def check_batch(state_batch: int, batch: int, what: str) -> None:
 def check_positive_time_constants(tau: torch.Tensor, name: str) -> None:
     if not bool(torch.isfinite(tau).all()) or bool((tau <= 0).any()):
         raise ValueError(f"{name} must be finite and > 0 (in steps), got min {float(tau.min()):.4g}")
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a :class:`torch.device` that exists here."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {name!r}; expected cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {name!r}; expected cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r}: no CUDA device is available here "
+                             "(torch.cuda.is_available() is False); use cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return device

@@ -57,25 +57,41 @@ def _median_seconds(fn, repeats: int, warmup: int = 1) -> float:
 
 
 # ---- training-step workloads (each returns a zero-argument closure doing fwd + bwd) ----------
-def ours(n_in, n_hidden, n_out, batch, steps, seed=0):
-    model = SRNN(SRNNConfig.simple(n_in, (n_hidden,), n_out, seed=seed))
-    x = (torch.rand(steps, batch, n_in, generator=torch.Generator().manual_seed(seed)) < 0.05).float()
+def _spike_input(steps, batch, n_in, seed, device="cpu"):
+    """Bernoulli(0.05) input spikes ``[T, B, N_in]`` (drawn on the CPU: same on every device)."""
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(steps, batch, n_in, generator=g) < 0.05).float().to(device)
+
+
+def ours(n_in, n_hidden, n_out, batch, steps, seed=0, reset_every=None, device="cpu"):
+    """spiking-nr's training step; ``reset_every``: the ``segment`` reset policy, each lane's
+    state zeroed at the start of every segment of that many steps (lanes at staggered offsets)."""
+    model = SRNN(SRNNConfig.simple(n_in, (n_hidden,), n_out, seed=seed)).to(device)
+    x = _spike_input(steps, batch, n_in, seed, device)
+    reset = None
+    if reset_every is not None:
+        offsets = torch.arange(batch) * 7 % reset_every
+        reset = ((torch.arange(steps).unsqueeze(1) + offsets) % reset_every == 0).to(device)
 
     def step():
         model.zero_grad(set_to_none=True)
-        model(x).output.sum().backward()
+        model(x, reset_mask=reset).output.sum().backward()
     return step
 
 
-def plain_torch(n_in, n_hidden, n_out, batch, steps, seed=0):
+def ours_with_resets(n_in, n_hidden, n_out, batch, steps, seed=0):
+    """The same step with segment resets every 50 steps (a reset-based baseline's training)."""
+    return ours(n_in, n_hidden, n_out, batch, steps, seed, reset_every=50)
+
+
+def plain_torch(n_in, n_hidden, n_out, batch, steps, seed=0, device="cpu"):
     """A hand-written ALIF step loop in plain torch (the usual research-code baseline)."""
-    g = torch.Generator().manual_seed(seed)
-    w_in = torch.nn.Linear(n_in, n_hidden)
-    w_rec = torch.nn.Linear(n_hidden, n_hidden, bias=False)
-    w_out = torch.nn.Linear(n_hidden, n_out)
-    tau_m = torch.nn.Parameter(torch.full((n_hidden,), 20.0))
-    tau_a = torch.nn.Parameter(torch.full((n_hidden,), 150.0))
-    x = (torch.rand(steps, batch, n_in, generator=g) < 0.05).float()
+    w_in = torch.nn.Linear(n_in, n_hidden, device=device)
+    w_rec = torch.nn.Linear(n_hidden, n_hidden, bias=False, device=device)
+    w_out = torch.nn.Linear(n_hidden, n_out, device=device)
+    tau_m = torch.nn.Parameter(torch.full((n_hidden,), 20.0, device=device))
+    tau_a = torch.nn.Parameter(torch.full((n_hidden,), 150.0, device=device))
+    x = _spike_input(steps, batch, n_in, seed, device)
     params = [*w_in.parameters(), *w_rec.parameters(), *w_out.parameters(), tau_m, tau_a]
 
     def spike(v):
@@ -86,7 +102,7 @@ def plain_torch(n_in, n_hidden, n_out, batch, steps, seed=0):
         for p in params:
             p.grad = None
         alpha, rho = torch.exp(-1 / tau_m), torch.exp(-1 / tau_a)
-        u = b = s = torch.zeros(batch, n_hidden)
+        u = b = s = torch.zeros(batch, n_hidden, device=device)
         outs = []
         for t in range(steps):
             b = rho * b + (1 - rho) * s
@@ -98,16 +114,16 @@ def plain_torch(n_in, n_hidden, n_out, batch, steps, seed=0):
     return step
 
 
-def norse_lsnn(n_in, n_hidden, n_out, batch, steps, seed=0):
+def norse_lsnn(n_in, n_hidden, n_out, batch, steps, seed=0, device="cpu"):
     import norse.torch as norse
 
     torch.manual_seed(seed)
     p = norse.LSNNParameters(
-        tau_mem_inv=torch.nn.Parameter(torch.full((n_hidden,), 1 / 20.0)),
-        tau_adapt_inv=torch.nn.Parameter(torch.full((n_hidden,), 1 / 150.0)))
-    layer = norse.LSNNRecurrent(n_in, n_hidden, p=p, dt=1.0)
-    readout = torch.nn.Linear(n_hidden, n_out)
-    x = (torch.rand(steps, batch, n_in) < 0.05).float()
+        tau_mem_inv=torch.nn.Parameter(torch.full((n_hidden,), 1 / 20.0, device=device)),
+        tau_adapt_inv=torch.nn.Parameter(torch.full((n_hidden,), 1 / 150.0, device=device)))
+    layer = norse.LSNNRecurrent(n_in, n_hidden, p=p, dt=1.0).to(device)
+    readout = torch.nn.Linear(n_hidden, n_out, device=device)
+    x = _spike_input(steps, batch, n_in, seed, device)
 
     def step():
         layer.zero_grad(set_to_none=True)
@@ -137,7 +153,9 @@ def snntorch_rleaky(n_in, n_hidden, n_out, batch, steps, seed=0):
     return step
 
 
-WORKLOADS = {"spiking-nr SRNN": ours, "plain torch ALIF loop": plain_torch,
+WORKLOADS = {"spiking-nr SRNN": ours,
+             "spiking-nr SRNN, segment resets every 50 steps": ours_with_resets,
+             "plain torch ALIF loop": plain_torch,
              "norse LSNNRecurrent": norse_lsnn, "snntorch RLeaky (no adaptation)": snntorch_rleaky}
 
 
@@ -321,6 +339,93 @@ def bench_scaling(quick: bool) -> dict:
     return {"ms_per_step_by_hidden (T=50, B=32)": by_size, "ms_per_step_by_T (H=256, B=32)": by_steps}
 
 
+# ---- GPU: the same training step on a CUDA device, three sizes, three implementations ---------
+GPU_CONFIGS = {  # name -> (inputs, hidden, outputs, batch, steps)
+    "reference": (700, 256, 20, 32, 250),
+    "wide": (700, 1024, 20, 256, 250),
+    "long": (700, 256, 20, 32, 2000),
+}
+GPU_WORKLOADS = {"spiking_nr": ours, "norse": norse_lsnn, "plain": plain_torch}
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_gpu(quick: bool, device: str = "cuda", configs: dict | None = None) -> dict | None:
+    """Median seconds of one forward + backward and peak memory per implementation and
+    configuration on ``device``, all in this process; None (with a message) without CUDA.
+    ``configs`` overrides :data:`GPU_CONFIGS` (tests run a tiny one on the CPU)."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        print("GPU benchmark skipped: no CUDA device here (torch.cuda.is_available() is False); "
+              "scripts/gpu_check.sh runs it on a GPU machine", flush=True)
+        return None
+    repeats = 3 if quick else 9
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{dev.type} (no GPU)"
+    out: dict = {"device": name, "torch": torch.__version__, "repeats": repeats, "configs": {}}
+    if dev.type == "cuda":
+        from spiking_nr import fast_gpu
+
+        out["spiking_nr_path"] = "fast_gpu (Triton)" if fast_gpu.gpu_supported(
+            torch.empty(0, device=dev)) else "reference step loop (triton missing)"
+    for config, args in (configs or GPU_CONFIGS).items():
+        row: dict = dict(zip(["inputs", "hidden", "outputs", "batch", "steps"], args))
+        for label, make in GPU_WORKLOADS.items():
+            try:
+                step = make(*args, device=dev)
+            except ImportError as exc:
+                row[f"{label}_s"] = None
+                row[f"{label}_error"] = f"not installed: {exc}"
+                continue
+
+            def timed(step=step):
+                step()
+                _synchronize(dev)
+            timed()  # warm-up: kernels compile, the allocator fills
+            if dev.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(dev)
+                base = torch.cuda.memory_allocated(dev)
+            row[f"{label}_s"] = _median_seconds(timed, repeats, warmup=1)
+            row[f"{label}_peak_mib"] = ((torch.cuda.max_memory_allocated(dev) - base) / 2**20
+                                        if dev.type == "cuda" else None)
+            print(f"  gpu {config} {label}: {row[f'{label}_s'] * 1e3:.1f} ms", flush=True)
+            del step
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
+        out["configs"][config] = row
+    return out
+
+
+def gpu_markdown(results: dict) -> str:
+    lines = [f"Device: {results['device']}, torch {results['torch']}; spiking-nr path: "
+             f"{results.get('spiking_nr_path', 'n/a')}. Command: `{results['command']}`. "
+             f"Median of {results['repeats']} forward + backward steps after warm-up; peak memory "
+             "is the allocator's peak above what was allocated before the step.", "",
+             "| configuration | spiking-nr | norse LSNNRecurrent | plain torch loop | peak MiB "
+             "(spiking-nr / norse / plain) |", "|---|---:|---:|---:|---:|"]
+
+    def ms(value):
+        return "not run" if value is None else f"{value * 1e3:.1f} ms"
+
+    def mib(value):
+        return "n/a" if value is None else f"{value:.0f}"
+
+    for config, row in results["configs"].items():
+        size = f"{config} (B {row['batch']}, N {row['hidden']}, T {row['steps']})"
+        peaks = " / ".join(mib(row.get(f"{k}_peak_mib")) for k in GPU_WORKLOADS)
+        lines.append(f"| {size} | {ms(row['spiking_nr_s'])} | {ms(row['norse_s'])} | "
+                     f"{ms(row['plain_s'])} | {peaks} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_gpu_results(results: dict, out: Path, suffix: str = "") -> None:
+    write_json(out / f"benchmarks_gpu{suffix}.json", results)
+    with atomic_write(out / f"benchmarks_gpu{suffix}.md", "w") as handle:
+        handle.write(gpu_markdown(results))
+
+
 def markdown(results: dict) -> str:
     m = results["machine"]
     lines = [f"Machine: {m['cpu']}, {m['threads']} torch threads, torch {m['torch']}, "
@@ -367,7 +472,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
     parser.add_argument("--out", default=str(RESULTS), help="folder for benchmarks.json/.md")
+    parser.add_argument("--gpu-only", action="store_true",
+                        help="only the GPU part (benchmarks_gpu.json/.md; needs CUDA)")
     args = parser.parse_args(argv)
+    out = Path(args.out)
+    if args.gpu_only:
+        gpu = bench_gpu(args.quick)
+        if gpu is None:
+            raise SystemExit("error: --gpu-only needs a CUDA device; none is available here")
+        gpu["command"] = "spiking-nr bench --gpu-only" + (
+            " --quick" if args.quick else "")
+        write_gpu_results(gpu, out, "_quick" if args.quick else "")
+        print(gpu_markdown(gpu))
+        return gpu
     torch.set_num_threads(2)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
@@ -383,13 +500,18 @@ def main(argv: list[str] | None = None) -> dict:
     results["tbptt_memory"] = bench_tbptt_memory(args.quick)
     print("scaling ...", flush=True)
     results["scaling"] = bench_scaling(args.quick)
-    out = Path(args.out)
     suffix = "_quick" if args.quick else ""
     write_json(out / f"benchmarks{suffix}.json", results)
     table = markdown(results)
     with atomic_write(out / f"benchmarks{suffix}.md", "w") as handle:
         handle.write(table)
     print(table)
+    print("GPU ...", flush=True)
+    gpu = bench_gpu(args.quick)
+    if gpu is not None:
+        gpu["command"] = results["command"]
+        write_gpu_results(gpu, out, suffix)
+        print(gpu_markdown(gpu))
     return results
 
 

@@ -186,7 +186,16 @@ def cmd_simulate(args: argparse.Namespace) -> None:
               "(--window START:END for others)")
 
 
-def _evaluate(model, test_stream, steps: int, lanes: int, reset: bool) -> dict:
+def _device(name: str):
+    from spiking_nr._checks import resolve_device
+
+    try:
+        return resolve_device(name)
+    except ValueError as exc:
+        raise UserError(f"--device: {exc}") from None
+
+
+def _evaluate(model, test_stream, steps: int, lanes: int, reset: bool, device=None) -> dict:
     """Segment-level report of ``model`` on the first ``steps`` steps of ``lanes`` lanes of the
     held-out stream (one unbroken stream per lane; reset at segment starts only with ``reset``)."""
     import torch
@@ -195,9 +204,12 @@ def _evaluate(model, test_stream, steps: int, lanes: int, reset: bool) -> dict:
     from spiking_nr.streams import collect
 
     chunk = collect(test_stream, lanes, steps)
+    device = device or torch.device("cpu")
     with torch.no_grad():
-        out = model(torch.from_numpy(chunk.inputs),
-                    reset_mask=torch.from_numpy(chunk.segment_start) if reset else None).output.numpy()
+        out = model.to(device)(
+            torch.from_numpy(chunk.inputs).to(device),
+            reset_mask=torch.from_numpy(chunk.segment_start).to(device) if reset else None,
+        ).output.cpu().numpy()
     return stream_report(out, chunk.target, chunk.segment_id, chunk.is_target, test_stream.n_classes)
 
 
@@ -217,6 +229,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.print_config:
         print(to_toml(config))
         return
+    device = _device(args.device)
     splits, train_stream, test_stream = _streams(config)
     try:
         m, t = config.model, config.train
@@ -238,7 +251,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     with atomic_write(out / "config.toml", "w") as handle:
         handle.write(to_toml(config))
     torch.set_num_threads(args.threads)
-    trainer = Trainer(model, source, train_config)
+    trainer = Trainer(model, source, train_config, device=device)
     checkpoint = out / "checkpoint.pt"
     if args.resume:
         if not checkpoint.is_file():
@@ -278,7 +291,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
     viz.training_curves(history, path=out / "training.png", title=f"training ({t.reset_policy} reset)")
     report = _evaluate(model, test_stream, config.eval.steps, config.eval.lanes,
-                       reset=t.reset_policy == "segment")
+                       reset=t.reset_policy == "segment", device=device)
     write_json(out / "summary.json", {"data": splits.note, "config": config.to_dict(),
                                       "chunks_trained": trainer.position, "evaluation": report})
     print(f"segment accuracy {report['segment_accuracy']:.3f} on the held-out stream "
@@ -303,6 +316,7 @@ def report_table(report: dict) -> str:
 def cmd_eval(args: argparse.Namespace) -> None:
     import json
 
+    device = _device(args.device)
     model = _load_model(args.checkpoint)
     folder = Path(args.checkpoint).parent
     config = _run_config(args, folder)
@@ -313,7 +327,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
                         f"{test.n_features} channels and {test.n_classes} target classes")
     steps = args.steps or config.eval.steps
     lanes = args.lanes or config.eval.lanes
-    report = _evaluate(model.eval(), test, steps, lanes, args.reset)
+    report = _evaluate(model.eval(), test, steps, lanes, args.reset, device)
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -342,7 +356,8 @@ def cmd_data(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from spiking_nr.benchmarks import main as bench_main
 
-    bench_main((["--quick"] if args.quick else []) + (["--out", args.out] if args.out else []))
+    bench_main((["--quick"] if args.quick else []) + (["--gpu-only"] if args.gpu_only else [])
+               + (["--out", args.out] if args.out else []))
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
@@ -425,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 10; 0: none); every chunk also goes to OUT/metrics.jsonl")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     _add_data_flags(p, config=False)
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("eval", help="evaluate a checkpoint on one unbroken held-out stream",
                        description="Evaluate a checkpoint on the held-out stream of its run: the "
@@ -436,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reset", action="store_true", help="reset the state at every segment start")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_data_flags(p)
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("plot", help="raster, traces and outputs of a network file on the stream")
     p.add_argument("network")
@@ -453,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Training-step, streaming, TBPTT-memory and scaling benchmarks "
                        "against the peers that are installed (norse, snntorch, Lava).")
     p.add_argument("--quick", action="store_true", help="fewer repeats and sizes (~30 s)")
+    p.add_argument("--gpu-only", action="store_true", help="only the GPU part (needs CUDA)")
     p.add_argument("--out", help="folder for benchmarks.json/.md (default: "
                    "experiments/benchmarks/results in a source checkout, else ./benchmark-results)")
     p.set_defaults(func=cmd_bench)

@@ -187,12 +187,13 @@ def _add_rows(acc, rows, active, count, scale):
 
 @njit(cache=True, nogil=True)
 def _alif_forward(lo, hi, drive, x_mask, x_scale, w_in_t, bias, use_mask, w_rec_t, has_rec, alpha,
-                  gain, rho, rho_gain, b0, beta, u0, b_init, s0, s_out, u_out, b_out):
+                  gain, rho, rho_gain, b0, beta, u0, b_init, s0, reset, s_out, u_out, b_out):
     """Lanes ``lo:hi`` (lanes are independent: :func:`_split` runs blocks at once). The drive
     is ``drive[t, lane]``, or (``use_mask``) ``bias`` plus the rows of ``W_in^T`` of the inputs
     that are nonzero in ``x_mask [T, B, N_in]``, each weighted by ``x_scale`` (same shape) or,
     when ``x_scale`` is empty, taken as 1 (binary inputs). The state arrays ``u0, b_init, s0``
     may be the outputs' memory (``T = 1`` streaming): each lane reads its row before writing.
+    ``reset [T, B]`` (uint8, or ``[0, 0]`` for none) zeroes a lane's state before step ``t``.
     Loops run over row views indexed from 0 (a ``range(lo, hi)`` index may be negative to numba,
     which keeps LLVM from vectorising)."""
     n_steps, _, n = s_out.shape
@@ -205,6 +206,10 @@ def _alif_forward(lo, hi, drive, x_mask, x_scale, w_in_t, bias, use_mask, w_rec_
         b = b_init[lane].copy()
         s = s0[lane].copy()
         for t in range(n_steps):
+            if reset.shape[0] and reset[t, lane]:
+                u[:] = 0
+                b[:] = 0
+                s[:] = 0
             if use_mask:
                 a[:] = bias
                 scale = x_scale[t, lane] if x_scale.shape[0] else unscaled
@@ -286,13 +291,17 @@ def _adjoint_lane_step(grad_s, surrogate, b_now, u_prev, b_prev, s_prev, carry, 
 
 
 @njit(cache=True, nogil=True)
-def _alif_backward(lo, hi, grad_s, surrogate, u_all, b_all, s_all, u0, b_init, s0, w_rec,
+def _alif_backward(lo, hi, grad_s, grad_u, grad_b, surrogate, u_all, b_all, s_all, u0, b_init, s0,
+                   reset, w_rec,
                    has_rec, alpha, gain, rho, rho_gain, b0, beta, du_out, grad_state, gemm_rows):
     """Reverse loop over steps for lanes ``lo:hi`` (lanes are independent, so :func:`_split`
     runs blocks at once; steps are serial). ``grad_state [3, B, N]`` holds the grads of the
     final (s, u, b) on entry and of the initial (s0, u0, b_init) on return; fills
-    ``du_out [T, B, N]``; returns the block's per-neuron sums ``[3, N]`` (float64) of ``du_t``,
-    ``du_t u_{t-1}`` and ``db_t (b_{t-1} - s_{t-1})``."""
+    ``du_out [T, B, N]``; ``grad_u, grad_b [T, B, N]`` (or empty) are gradients of recorded
+    per-step ``u_t, b_t``, added where each step starts; returns the block's per-neuron sums
+    ``[3, N]`` (float64) of ``du_t``,
+    ``du_t u_{t-1}`` and ``db_t (b_{t-1} - s_{t-1})``. Where ``reset[t, lane]`` the previous
+    state was zeroed before step ``t``: the step sees a zero state and passes no gradient back."""
     n_steps, _, n = b_all.shape
     lanes = hi - lo
     carry = np.zeros((lanes, n), b_all.dtype)
@@ -301,10 +310,23 @@ def _alif_backward(lo, hi, grad_s, surrogate, u_all, b_all, s_all, u0, b_init, s
     du_acc = grad_state[1, lo:hi].copy()
     db_acc = grad_state[2, lo:hi].copy()
     sums = np.zeros((3, n), np.float64)
+    zero = np.zeros(n, b_all.dtype)
     for t in range(n_steps - 1, -1, -1):
         for k in range(lanes):
             lane = lo + k
-            if t > 0:
+            if grad_u.shape[0]:
+                du_acc[k] += grad_u[t, lane]
+            if grad_b.shape[0]:
+                db_acc[k] += grad_b[t, lane]
+            if reset.shape[0] and reset[t, lane]:
+                _adjoint_lane_step(grad_s[t, lane], surrogate[t, lane], b_all[t, lane], zero, zero,
+                                   zero, carry[k], rec[k], du_acc[k], db_acc[k], du_out[t, lane],
+                                   da[k], alpha, gain, rho, rho_gain, b0, beta, sums)
+                carry[k] = 0
+                da[k] = 0
+                du_acc[k] = 0
+                db_acc[k] = 0
+            elif t > 0:
                 _adjoint_lane_step(grad_s[t, lane], surrogate[t, lane], b_all[t, lane],
                                    u_all[t - 1, lane], b_all[t - 1, lane], s_all[t - 1, lane],
                                    carry[k], rec[k], du_acc[k], db_acc[k], du_out[t, lane], da[k],
@@ -324,9 +346,10 @@ def _alif_backward(lo, hi, grad_s, surrogate, u_all, b_all, s_all, u0, b_init, s
 
 
 @njit(cache=True, nogil=True)
-def _leaky_forward(lo, hi, drive, h_mask, w_t, bias, use_mask, alpha, gain, y0, y_out):
+def _leaky_forward(lo, hi, drive, h_mask, w_t, bias, use_mask, alpha, gain, y0, reset, y_out):
     """Lanes ``lo:hi`` of ``y_t = alpha y_{t-1} + gain d_t``; ``d_t = drive[t, lane]``, or, for
-    binary inputs (``use_mask``), ``bias`` plus the rows of ``W^T`` of the inputs that are on."""
+    binary inputs (``use_mask``), ``bias`` plus the rows of ``W^T`` of the inputs that are on;
+    ``y`` is zeroed before the steps where ``reset[t, lane]`` (``reset`` may be ``[0, 0]``)."""
     n_steps, _, n = y_out.shape
     active = np.empty(w_t.shape[0], np.int64)
     unscaled = np.empty(0, y_out.dtype)
@@ -334,6 +357,8 @@ def _leaky_forward(lo, hi, drive, h_mask, w_t, bias, use_mask, alpha, gain, y0, 
     for lane in range(lo, hi):
         y = y0[lane].copy()
         for t in range(n_steps):
+            if reset.shape[0] and reset[t, lane]:
+                y[:] = 0
             if use_mask:
                 d[:] = bias
                 _add_rows(d, w_t, active, _active(h_mask[t, lane], active), unscaled)
@@ -346,18 +371,23 @@ def _leaky_forward(lo, hi, drive, h_mask, w_t, bias, use_mask, alpha, gain, y0, 
 
 
 @njit(cache=True)
-def _leaky_backward(grad_y, alpha, y_all, y0, g_out):
-    """``g_t = dL/dy_t`` accumulated backwards into ``g_out``; returns (grad y0, sum g_t y_{t-1})."""
+def _leaky_backward(grad_y, alpha, y_all, y0, reset, g_out):
+    """``g_t = dL/dy_t`` accumulated backwards into ``g_out``; returns (grad y0, sum g_t y_{t-1});
+    a reset before step ``t`` cuts the gradient to ``y_{t-1}``."""
     n_steps, batch, n = grad_y.shape
     acc = np.zeros((batch, n), y_all.dtype)
     g_y_prev = np.zeros((batch, n), np.float64)
     for lane in range(batch):
         for t in range(n_steps - 1, -1, -1):
+            cut = reset.shape[0] and reset[t, lane]
             for i in range(n):
                 g = grad_y[t, lane, i] + acc[lane, i]
                 g_out[t, lane, i] = g
-                g_y_prev[lane, i] += g * (y_all[t - 1, lane, i] if t > 0 else y0[lane, i])
-                acc[lane, i] = alpha[i] * g
+                if cut:
+                    acc[lane, i] = 0
+                else:
+                    g_y_prev[lane, i] += g * (y_all[t - 1, lane, i] if t > 0 else y0[lane, i])
+                    acc[lane, i] = alpha[i] * g
     return acc, g_y_prev.sum(axis=0)
 
 
@@ -378,6 +408,14 @@ def _binary_to_uint8(lo, hi, x_flat, out_flat):
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().contiguous().numpy()
+
+
+_NO_RESET = np.zeros((0, 0), np.uint8)
+
+
+def _reset_array(reset: torch.Tensor | None) -> np.ndarray:
+    """``reset [T, B]`` (uint8) for the kernels; ``[0, 0]`` means no resets."""
+    return _NO_RESET if reset is None else _numpy(reset)
 
 
 @functools.cache
@@ -453,7 +491,7 @@ def _projection_backward(g: torch.Tensor, x_kept: torch.Tensor, weight: torch.Te
 class _ALIFLayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w_in, bias, w_rec, alpha, rho, u0, b_state0, s0,  # type: ignore[override]
-                b0: float, beta: float, spike_fn: Surrogate):
+                reset, b0: float, beta: float, spike_fn: Surrogate, record: bool):
         n_steps, batch, _ = x.shape
         n = w_in.shape[0]
         dtype = w_in.dtype
@@ -473,19 +511,20 @@ class _ALIFLayer(torch.autograd.Function):
         _split(_alif_forward, batch, drive, x_mask, np.zeros((0, 0, 0), w_in_t.dtype), w_in_t,
                _numpy(bias), use_mask, w_rec_t,
                has_rec, _numpy(alpha), _numpy(1.0 - alpha), _numpy(rho), _numpy(1.0 - rho),
-               scalar(b0), scalar(beta), _numpy(u0), _numpy(b_state0), _numpy(s0), s_all.numpy(),
-               u_all.numpy(), b_all.numpy())
-        ctx.save_for_backward(x_kept, w_in, bias, w_rec, alpha, rho, u0, b_state0, s0,
+               scalar(b0), scalar(beta), _numpy(u0), _numpy(b_state0), _numpy(s0), _reset_array(reset),
+               s_all.numpy(), u_all.numpy(), b_all.numpy())
+        ctx.save_for_backward(x_kept, w_in, bias, w_rec, alpha, rho, u0, b_state0, s0, reset,
                               u_all, b_all, s_all.to(torch.uint8))
-        ctx.constants = (b0, beta, spike_fn)
-        u_last, b_last = u_all[-1].clone(), b_all[-1].clone()
-        return s_all, u_last, b_last
+        ctx.constants = (b0, beta, spike_fn, record)
+        if record:
+            return s_all, u_all, b_all
+        return s_all, u_all[-1].clone(), b_all[-1].clone()
 
     @staticmethod
-    def backward(ctx, grad_spikes, grad_u_last, grad_b_last):  # type: ignore[override]
-        x_kept, w_in, bias, w_rec, alpha, rho, u0, b_state0, s0, u_all, b_all, s_kept = \
+    def backward(ctx, grad_spikes, grad_u, grad_b):  # type: ignore[override]
+        x_kept, w_in, bias, w_rec, alpha, rho, u0, b_state0, s0, reset, u_all, b_all, s_kept = \
             ctx.saved_tensors
-        b0, beta, spike_fn = ctx.constants
+        b0, beta, spike_fn, record = ctx.constants
         scalar = u_all.numpy().dtype.type
         kind, params = _surrogate_params(spike_fn, u_all.numpy().dtype)
         b0, beta = scalar(b0), scalar(beta)
@@ -495,12 +534,17 @@ class _ALIFLayer(torch.autograd.Function):
         surrogate = torch.empty_like(u_all)
         _split(_alif_surrogates, u_all.numel(), u_all.numpy().reshape(-1), b_all.numpy().reshape(-1),
                b0, beta, kind, params, surrogate.numpy().reshape(-1), grain=_ELEMENT_GRAIN)
-        # dL/ds_T is already in grad_spikes[-1]: the spike slot starts at zero.
-        grad_state = torch.stack([torch.zeros_like(u0) if g is None else g
-                                  for g in (None, grad_u_last, grad_b_last)]).numpy()
+        # dL/ds_T is already in grad_spikes[-1]: the spike slot starts at zero. Recorded traces
+        # bring gradients for every step (added in the loop); else only for the final state.
+        no_trace = np.zeros((0, 0, 0), u_all.numpy().dtype)
+        g_u_steps, g_b_steps = (
+            no_trace if not record or g is None else _numpy(g) for g in (grad_u, grad_b))
+        grad_state = torch.stack([torch.zeros_like(u0) if g is None or record else g
+                                  for g in (None, grad_u, grad_b)]).numpy()
         batch, n = u0.shape
-        args = (_numpy(grad_spikes), surrogate.numpy(), u_all.numpy(), b_all.numpy(),
-                s_kept.numpy(), _numpy(u0), _numpy(b_state0), _numpy(s0),
+        args = (_numpy(grad_spikes), g_u_steps, g_b_steps, surrogate.numpy(), u_all.numpy(),
+                b_all.numpy(), s_kept.numpy(), _numpy(u0), _numpy(b_state0), _numpy(s0),
+                _reset_array(reset),
                 _numpy(w_rec) if has_rec else np.zeros((1, 1), u_all.numpy().dtype), has_rec,
                 _numpy(alpha), _numpy(1.0 - alpha), _numpy(rho), _numpy(1.0 - rho), b0, beta,
                 du_all.numpy(), grad_state)
@@ -518,18 +562,20 @@ class _ALIFLayer(torch.autograd.Function):
         if has_rec:
             s0_kept = _compact(s0)
             s_prev = torch.cat([s0_kept.unsqueeze(0), s_kept[:-1].to(s0_kept.dtype)])
+            if reset is not None:  # a reset zeroes s_{t-1} before the recurrent product
+                s_prev = s_prev.masked_fill(reset.bool().unsqueeze(-1), 0)
             _, g_w_rec, _, g_rec_drive = _projection_backward(
                 du_all, s_prev, w_rec, None, alpha, (False, ctx.needs_input_grad[3], False), du_sum)
             g_drive = g_drive + g_rec_drive
         grad_alpha = as_tensor(du_u_prev).to(u_all.dtype) - g_drive
         grad_rho = as_tensor(db_b_prev).to(u_all.dtype)
         return (g_x, g_w_in, g_bias, g_w_rec, grad_alpha, grad_rho, as_tensor(g_u0),
-                as_tensor(g_b0), as_tensor(g_s0), None, None, None)
+                as_tensor(g_b0), as_tensor(g_s0), None, None, None, None, None)
 
 
 class _LeakyReadout(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, weight, bias, alpha, y0):  # type: ignore[override]
+    def forward(ctx, h, weight, bias, alpha, y0, reset):  # type: ignore[override]
         n_steps, batch, _ = h.shape
         h_kept = _compact(h)
         use_mask = h_kept.dtype == torch.uint8
@@ -541,20 +587,20 @@ class _LeakyReadout(torch.autograd.Function):
             h_mask = np.zeros((0, 0, 0), np.uint8)
         y_all = torch.empty(n_steps, batch, weight.shape[0], dtype=weight.dtype)
         _split(_leaky_forward, batch, drive, h_mask, _numpy(weight.t()), _numpy(bias), use_mask,
-               _numpy(alpha), _numpy(1.0 - alpha), _numpy(y0), y_all.numpy())
-        ctx.save_for_backward(h_kept, weight, bias, alpha, y0, y_all)
+               _numpy(alpha), _numpy(1.0 - alpha), _numpy(y0), _reset_array(reset), y_all.numpy())
+        ctx.save_for_backward(h_kept, weight, bias, alpha, y0, reset, y_all)
         return y_all
 
     @staticmethod
     def backward(ctx, grad_y):  # type: ignore[override]
-        h_kept, weight, bias, alpha, y0, y_all = ctx.saved_tensors
+        h_kept, weight, bias, alpha, y0, reset, y_all = ctx.saved_tensors
         g_all = torch.empty_like(y_all)
         g_y0, g_y_prev = _leaky_backward(_numpy(grad_y), _numpy(alpha), y_all.numpy(), _numpy(y0),
-                                         g_all.numpy())
+                                         _reset_array(reset), g_all.numpy())
         g_h, g_w, g_b, g_drive = _projection_backward(g_all, h_kept, weight, bias, alpha,
                                                       ctx.needs_input_grad[:3])
         grad_alpha = torch.from_numpy(g_y_prev).to(y_all.dtype) - g_drive
-        return g_h, g_w, g_b, grad_alpha, torch.from_numpy(g_y0)
+        return g_h, g_w, g_b, grad_alpha, torch.from_numpy(g_y0), None
 
 
 def _check_shapes(x: torch.Tensor, n_out: int, **tensors: torch.Tensor | None) -> None:
@@ -580,22 +626,41 @@ def _check_shapes(x: torch.Tensor, n_out: int, **tensors: torch.Tensor | None) -
                          f"{x.dtype} on {x.device}")
 
 
+def _reset_tensor(reset_mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    """``reset_mask [T, B]`` as a contiguous uint8 CPU tensor (None stays None)."""
+    if reset_mask is None:
+        return None
+    if reset_mask.device != x.device:
+        raise ValueError(f"reset_mask is on {reset_mask.device} but the input is on {x.device}; "
+                         "put both on the same device")
+    if tuple(reset_mask.shape) != tuple(x.shape[:2]):
+        raise ValueError(f"reset_mask must have shape [T, B] = {tuple(x.shape[:2])}, got "
+                         f"{tuple(reset_mask.shape)}")
+    return (reset_mask != 0).to(torch.uint8).contiguous()
+
+
 def alif_layer_sequence(x: torch.Tensor, w_in: torch.Tensor, bias: torch.Tensor | None,
                         w_rec: torch.Tensor | None, alpha: torch.Tensor, rho: torch.Tensor,
                         u0: torch.Tensor, b_state0: torch.Tensor, s0: torch.Tensor, b0: float,
-                        beta: float, spike_fn: Surrogate):
+                        beta: float, spike_fn: Surrogate, reset_mask: torch.Tensor | None = None,
+                        record: bool = False):
     """ALIF layer over ``x [T, B, N_in]``: drive ``x W_in^T + bias``, optional recurrence
-    ``W_rec [N, N]``, decays ``alpha, rho [N]``, state ``[B, N]``. Returns
-    ``(spikes [T, B, N], u_T, b_T)``; equal to the step loop of ``alif_step``."""
+    ``W_rec [N, N]``, decays ``alpha, rho [N]``, state ``[B, N]``; ``reset_mask [T, B]`` (bool)
+    zeroes a lane's state just before the steps where it is True. Returns
+    ``(spikes [T, B, N], u_T, b_T)``, or with ``record`` ``(spikes, u [T, B, N], b [T, B, N])``
+    (every step's state); equal to the step loop of ``alif_step``."""
     _check_shapes(x, n_out=w_in.shape[0], weight=w_in, bias=bias, w_rec=w_rec, alpha=alpha,
                   rho=rho, u0=u0, b_state0=b_state0, s0=s0)
-    return _ALIFLayer.apply(x, w_in, bias, w_rec, alpha, rho, u0, b_state0, s0, float(b0),
-                            float(beta), spike_fn)
+    return _ALIFLayer.apply(x, w_in, bias, w_rec, alpha, rho, u0, b_state0, s0,
+                            _reset_tensor(reset_mask, x), float(b0), float(beta), spike_fn,
+                            bool(record))
 
 
 def leaky_readout_sequence(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-                           alpha: torch.Tensor, y0: torch.Tensor) -> torch.Tensor:
-    """Leaky readout ``y_t = alpha y_{t-1} + (1 - alpha)(h_t W^T + bias)`` over ``h [T, B, N]``;
-    returns ``y [T, B, C]`` (the final state is ``y[-1]``)."""
+                           alpha: torch.Tensor, y0: torch.Tensor,
+                           reset_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Leaky readout ``y_t = alpha y_{t-1} + (1 - alpha)(h_t W^T + bias)`` over ``h [T, B, N]``
+    (``y`` zeroed before the steps where ``reset_mask [T, B]`` is True); returns ``y [T, B, C]``
+    (the final state is ``y[-1]``)."""
     _check_shapes(h, n_out=weight.shape[0], weight=weight, bias=bias, alpha=alpha, y0=y0)
-    return _LeakyReadout.apply(h, weight, bias, alpha, y0)
+    return _LeakyReadout.apply(h, weight, bias, alpha, y0, _reset_tensor(reset_mask, h))

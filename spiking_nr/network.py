@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from spiking_nr import fast
 from spiking_nr._checks import check_batch, check_sequence
-from spiking_nr.fast import alif_layer_sequence, fused_supported, leaky_readout_sequence
 from spiking_nr.neurons.alif import (
     ALIFParameters,
     ALIFState,
@@ -74,7 +74,7 @@ class SRNNConfig:
     tau_out_init: tuple[float, float] = (20.0, 5.0)
     learn_tau: bool = True
     seed: int | None = 0
-    impl: str = "auto"  # "auto": fused CPU layers (spiking_nr.fast) where they apply; "reference": step loop
+    impl: str = "auto"  # "auto": fused layers (fast on CPU, fast_gpu on CUDA); "reference": step loop
 
     def __post_init__(self) -> None:
         for name in ("input_size", "output_size"):
@@ -133,6 +133,19 @@ class SRNNOutput(NamedTuple):
 
 def _zero_where(reset_t: torch.Tensor | None, state):
     return state if reset_t is None else reset_lanes(state, reset_t)
+
+
+def _fused_module(x: torch.Tensor, spike_fn: Surrogate | None = None):
+    """The fused layers for ``x`` (same functions in both): :mod:`spiking_nr.fast` for CPU
+    float32/float64, :mod:`spiking_nr.fast_gpu` (Triton) for CUDA float32; None: step loop."""
+    if fast.fused_supported(x, spike_fn):
+        return fast
+    if x.device.type == "cuda":
+        from spiking_nr import fast_gpu  # imports triton: only when a CUDA tensor comes
+
+        if fast_gpu.gpu_supported(x, spike_fn):
+            return fast_gpu
+    return None
 
 
 class SpikingLayer(nn.Module):
@@ -195,20 +208,24 @@ class SpikingLayer(nn.Module):
                 record: bool = False):
         """``x [T, B, N_in]`` -> spikes ``[T, B, N]``, final state, optional (u, threshold) traces."""
         params = self.neuron_parameters()
-        if (self.impl == "auto" and reset_mask is None and not record
-                and fused_supported(x, self.spike_fn)):
+        fused = _fused_module(x, self.spike_fn) if self.impl == "auto" else None
+        if fused is not None:
             w_rec = None if self.rec is None else self.rec.weight
             if isinstance(params, ALIFParameters):
-                spikes, u, b = alif_layer_sequence(
+                spikes, u, b = fused.alif_layer_sequence(
                     x, self.fc.weight, self.fc.bias, w_rec, params.alpha, params.rho, state.u,
-                    state.b, state.s, params.b0, params.beta, self.spike_fn)
-                return spikes, ALIFState(u, b, spikes[-1]), None
+                    state.b, state.s, params.b0, params.beta, self.spike_fn, reset_mask, record)
+                trace = (u, params.b0 + params.beta * b) if record else None
+                if record:
+                    u, b = u[-1], b[-1]
+                return spikes, ALIFState(u, b, spikes[-1]), trace
             # LIF is ALIF without adaptation (beta = 0: the threshold stays at v_th).
             no_adaptation = torch.zeros_like(state.u)
-            spikes, u, _ = alif_layer_sequence(
+            spikes, u, _ = fused.alif_layer_sequence(
                 x, self.fc.weight, self.fc.bias, w_rec, params.alpha, torch.zeros_like(params.alpha),
-                state.u, no_adaptation, state.s, params.v_th, 0.0, self.spike_fn)
-            return spikes, LIFState(u, spikes[-1]), None
+                state.u, no_adaptation, state.s, params.v_th, 0.0, self.spike_fn, reset_mask, record)
+            trace = (u, torch.full_like(u, params.v_th)) if record else None
+            return spikes, LIFState(u[-1] if record else u, spikes[-1]), trace
         drive = self.fc(x)  # one GEMM for all T: the input projection has no time dependence
         spikes, voltages, thresholds = [], [], []
         for t in range(x.shape[0]):
@@ -250,8 +267,10 @@ class LeakyReadout(nn.Module):
     def forward(self, h: torch.Tensor, state: ReadoutState,
                 reset_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, ReadoutState]:
         params = self.neuron_parameters()
-        if self.impl == "auto" and reset_mask is None and fused_supported(h):
-            y = leaky_readout_sequence(h, self.fc.weight, self.fc.bias, params.alpha, state.y)
+        fused = _fused_module(h) if self.impl == "auto" else None
+        if fused is not None:
+            y = fused.leaky_readout_sequence(h, self.fc.weight, self.fc.bias, params.alpha, state.y,
+                                             reset_mask)
             return y, ReadoutState(y[-1])
         drive = self.fc(h)
         outputs = []

@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from spiking_nr.fast import _alif_forward, _leaky_forward, fused_supported
+from spiking_nr.fast import _NO_RESET, _alif_forward, _leaky_forward, fused_supported
 from spiking_nr.network import SRNN, SRNNState
 from spiking_nr.neurons.alif import ALIFState
 from spiking_nr.neurons.lif import LIFState
@@ -144,7 +144,7 @@ class _FusedLayer:
         self.call = (0, batch, empty3, x3, x3 if weighted else empty3,
                      _array(layer.fc.weight.t(), dtype), _array(layer.fc.bias, dtype), True,
                      w_rec_t, has_rec, alpha, 1 - alpha, rho, 1 - rho, scalar(b0), scalar(beta),
-                     u, b, s, s[None], u[None], b[None])
+                     u, b, s, _NO_RESET, s[None], u[None], b[None])
 
 
 class SRNNStepper:
@@ -199,7 +199,7 @@ class SRNNStepper:
                 alpha = r_alpha.numpy()
                 self._readout_call = (0, batch, np.zeros((0, 0, 0), y.dtype), x_in.numpy()[None],
                                       r_weight.t().contiguous().numpy(), r_bias.numpy(), True,
-                                      alpha, 1 - alpha, y, y[None])
+                                      alpha, 1 - alpha, y, _NO_RESET, y[None])
             else:
                 dense: list[_DenseLayer] = []
                 nxt: torch.Tensor | None = None

@@ -11,6 +11,11 @@ try:
 except ImportError:  # the deployment side is tested without torch too
     torch = None
 
+# Without a GPU, the Triton kernels (spiking_nr.fast_gpu) are tested through Triton's interpreter,
+# which triton picks when it is first imported: set it before any test imports triton.
+if torch is not None and not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 
 def pytest_collection_modifyitems(config, items):
     has_cuda = torch is not None and torch.cuda.is_available()

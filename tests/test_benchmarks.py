@@ -1,7 +1,18 @@
 """The benchmark suite's helpers (the timings themselves are not asserted: machines are noisy)."""
 
+import json
+
+import torch
+
 import spiking_nr.fast as fast
-from spiking_nr.benchmarks import activation_mib, kernel_breakdown, ours
+from spiking_nr.benchmarks import (
+    activation_mib,
+    bench_gpu,
+    gpu_markdown,
+    kernel_breakdown,
+    ours,
+    write_gpu_results,
+)
 
 
 def test_kernel_breakdown_sees_every_fused_kernel_and_restores_the_dispatcher():
@@ -43,3 +54,21 @@ def test_bench_works_from_an_installed_package_without_experiments(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(site)}, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "benchmark-results"
+
+
+def test_gpu_benchmark_result_structure_on_a_tiny_cpu_run(tmp_path, capsys):
+    """The GPU part's code path, run on CPU tensors at a tiny size: every implementation is
+    timed per configuration and the result files carry the fields the README reads."""
+    results = bench_gpu(quick=True, device="cpu", configs={"reference": (20, 16, 3, 2, 6)})
+    results["command"] = "test"
+    row = results["configs"]["reference"]
+    assert results["device"] == "cpu (no GPU)"
+    for key in ("spiking_nr_s", "norse_s", "plain_s"):
+        assert row[key] is not None and row[key] > 0, key
+        assert key.replace("_s", "_peak_mib") in row
+    write_gpu_results(results, tmp_path)
+    assert json.loads((tmp_path / "benchmarks_gpu.json").read_text())["configs"]["reference"] == row
+    assert "| reference (B 2, N 16, T 6) |" in gpu_markdown(results)
+    if not torch.cuda.is_available():  # without CUDA the GPU part says so and writes nothing
+        assert bench_gpu(quick=True, device="cuda") is None
+        assert "GPU benchmark skipped: no CUDA device" in capsys.readouterr().out

@@ -116,11 +116,11 @@ def test_dispatch_uses_the_fused_path_only_where_it_applies():
     spikes_node = fast.layers[0](x, fast.layers[0].initial_state(2, x))[0].grad_fn
     assert type(spikes_node).__name__ == "_ALIFLayerBackward"
     assert type(ref(x).output.grad_fn).__name__ != "_LeakyReadoutBackward"
-    recorded = fast(x, record=True)  # recording needs the per-step traces: reference loop
-    assert recorded.record is not None
     reset = torch.zeros(5, 2, dtype=torch.bool)
-    reset[2, 0] = True  # resets need the step loop too, and give the reference's result
-    torch.testing.assert_close(fast(x, reset_mask=reset).output, ref(x, reset_mask=reset).output)
+    reset[2, 0] = True  # resets and recording run fused too
+    out = fast(x, reset_mask=reset, record=True)
+    assert type(out.output.grad_fn).__name__ == "_LeakyReadoutBackward"
+    assert type(out.record.spikes[0].grad_fn).__name__ == "_ALIFLayerBackward"
     assert not fused_supported(x.half()) and fused_supported(x.float())
     with pytest.raises(ValueError, match="impl"):
         SRNNConfig(input_size=2, output_size=2, impl="turbo")
@@ -189,3 +189,72 @@ def test_large_recurrent_layer_matches():
     for (name, a), (_, b) in zip(fast.named_parameters(), ref.named_parameters()):
         assert b.grad.abs().sum() > 0, name
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12, msg=name)
+
+
+def _reset_mask(steps, batch, seed):
+    """Resets at random steps of random lanes, including step 0 and the first step of a chunk."""
+    mask = torch.rand(steps, batch, generator=torch.Generator().manual_seed(seed)) < 0.06
+    mask[0, 0] = mask[30, 1] = mask[29, 2] = True
+    return mask
+
+
+@pytest.mark.parametrize("neuron, recurrent, surrogate", [
+    ("alif", True, "multi_gaussian"), ("alif", False, "triangle"), ("lif", True, "fast_sigmoid"),
+    ("lif", False, "arctan")])
+def test_resets_and_recording_fused_equal_reference_across_chunks(neuron, recurrent, surrogate):
+    """``reset_mask`` (the segment reset policy) and ``record`` run fused: outputs, traces and
+    every gradient equal the step loop's in float64, with state carried across a chunk boundary
+    and losses on the recorded traces."""
+    fast, ref = _pair(surrogate, recurrent, seed=11, neuron=neuron)
+    x = torch.rand(70, 4, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) * 3
+    mask = _reset_mask(70, 4, seed=12)
+    results = []
+    for model in (fast, ref):
+        state, total, traces = None, 0, []
+        for lo, hi in ((0, 30), (30, 70)):
+            out = model(x[lo:hi], state, reset_mask=mask[lo:hi], record=True)
+            rec = out.record
+            total = (total + out.output.pow(2).sum() + out.state.layers[0].u.sum()
+                     + rec.voltage[1].pow(2).sum() * 0.1 + rec.threshold[0].sum() * 0.1
+                     + rec.spikes[0].sum() * 0.01)
+            traces.append(torch.cat([out.output.flatten(), *(t.flatten() for t in rec.spikes),
+                                     *(t.flatten() for t in rec.voltage),
+                                     *(t.flatten() for t in rec.threshold)]))
+            state = out.state
+        total.backward()
+        results.append(torch.cat(traces))
+    assert results[1].abs().sum() > 0
+    torch.testing.assert_close(results[0], results[1], rtol=0, atol=1e-12)
+    for (name, a), (_, b) in zip(fast.named_parameters(), ref.named_parameters()):
+        assert b.grad is not None and b.grad.abs().sum() > 0, name
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_reset_gradients_to_the_initial_state_and_inputs():
+    """A reset at step 0 cuts the gradient to the carried-in state; lanes without one keep it."""
+    fast, ref = _pair(seed=2)
+    x = torch.rand(40, 3, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(9)) * 3
+    mask = torch.zeros(40, 3, dtype=torch.bool)
+    mask[0, 0] = mask[17, 1] = True
+    grads = []
+    for model in (fast, ref):
+        warm = model(x[:20]).state
+        state = type(warm)(tuple(type(layer)(*(t.detach().requires_grad_() for t in layer))
+                                  for layer in warm.layers),
+                            type(warm.readout)(warm.readout.y.detach().requires_grad_()))
+        xin = x.clone().requires_grad_()
+        model(xin, state, reset_mask=mask).output.pow(2).sum().backward()
+        leaves = [t for layer in state.layers for t in layer] + [state.readout.y, xin]
+        grads.append([t.grad for t in leaves])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    assert grads[0][0][0].abs().sum() == 0 and grads[0][0][1].abs().sum() > 0
+
+
+def test_reset_mask_is_checked():
+    n_in, n, batch = 5, 4, 2
+    x = torch.zeros(6, batch, n_in)
+    vec, state = torch.full((n,), 0.9), torch.zeros(batch, n)
+    with pytest.raises(ValueError, match="reset_mask must have shape"):
+        alif_layer_sequence(x, torch.zeros(n, n_in), vec, None, vec, vec, state, state, state,
+                            0.01, 1.8, Surrogate(), reset_mask=torch.zeros(6, batch + 1))
