@@ -95,6 +95,11 @@ def main(argv: list[str] | None = None) -> dict:
     rows["reset-free model, CPU backend (fixed point)"] = stream_report(
         cpu_outputs, chunk.target, chunk.segment_id, chunk.is_target, N_CLASSES)
     torch_cpu_identical = bool(np.array_equal(cpu.output_float(spec), fixed_outputs))
+    # One inference = one segment of the stream; energy from the CPU backend's operation counts.
+    n_segments = sum(len(np.unique(chunk.segment_id[:, lane])) for lane in range(eval_lanes))
+    energy = cpu.ops.summary(steps_per_inference=eval_steps * eval_lanes / n_segments)
+    energy["cpu_backend_segments_per_second"] = round(n_segments / cpu_seconds, 1)
+    log(cpu.ops.describe(eval_steps * eval_lanes / n_segments))
     log(f"CPU backend: {cpu_seconds / (len(padded) * eval_lanes) * 1e6:.1f} us per step per lane; "
         f"outputs identical to torch fixed point: {torch_cpu_identical}")
 
@@ -144,6 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
         "torch_fixed_equals_cpu_backend": torch_cpu_identical,
         "cpu_backend_us_per_lane_step": round(cpu_seconds / (len(padded) * eval_lanes) * 1e6, 2),
         "lava": lava_summary,
+        "energy_per_inference": energy,
         "seconds": round(time.time() - started, 1),
     }
     write_json(out / "summary.json", summary)
@@ -152,7 +158,16 @@ def main(argv: list[str] | None = None) -> dict:
     lines += [f"| {k} | {v['segment_accuracy']:.3f} | {v['macro_f1']:.3f} | {v['distractor_auroc']:.3f} |"
               for k, v in rows.items()]
     with atomic_write(out / "summary.md", "w") as handle:
-        handle.write(f"# spiking-nr demo\n\nData: {DATA_NOTE}.\n\n" + "\n".join(lines) + "\n")
+        handle.write(f"# spiking-nr demo\n\nData: {DATA_NOTE}.\n\n" + "\n".join(lines) + "\n\n"
+                     f"Fixed-point network on the CPU backend, per step: "
+                     f"{energy['per_step']['synaptic_ops']:.0f} synaptic ops, "
+                     f"{energy['per_step']['neuron_updates']:.0f} neuron updates, "
+                     f"{energy['per_step']['spikes']:.1f} spikes; estimated "
+                     f"{energy['energy_per_step_nj']:.1f} nJ per step and "
+                     f"{energy['energy_per_inference_nj'] / 1e3:.2f} uJ per segment of "
+                     f"{energy['steps_per_inference']:.1f} steps ({energy['energy_figures']}: "
+                     f"{energy['energy_source']}); CPU backend throughput "
+                     f"{energy['cpu_backend_segments_per_second']:.0f} segments/s.\n")
     print("\n".join(lines))
     log(f"done in {summary['seconds']} s; run folder: {out}")
     return summary

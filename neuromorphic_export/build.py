@@ -13,11 +13,19 @@ from collections.abc import Sequence
 import numpy as np
 
 from neuromorphic_export.quantize import quantize_network
-from neuromorphic_export.spec import MODES, NEURON_PARAMS, SPIKING_MODELS, LayerSpec, NetworkSpec
+from neuromorphic_export.spec import (
+    MODES,
+    NEURON_PARAMS,
+    SPIKING_MODELS,
+    TRACE_BITS,
+    LayerSpec,
+    NetworkSpec,
+)
 
 
 def make_layer(model: str, name: str, weight: np.ndarray, *, bias: float | np.ndarray = 0,
                weight_rec: np.ndarray | None = None, scale: float = 1.0,
+               trace_bits: int = TRACE_BITS, bias_delay: int = 0,
                **params: float | np.ndarray) -> LayerSpec:
     """A layer of ``model`` with ``weight [N, N_in]``; ``bias`` and each parameter scalar or ``[N]``.
 
@@ -44,7 +52,8 @@ def make_layer(model: str, name: str, weight: np.ndarray, *, bias: float | np.nd
 
     return LayerSpec(name, model, weight, per_neuron(bias),
                      {key: per_neuron(params[key]) for key in NEURON_PARAMS[model]},
-                     weight_rec=weight_rec, scale=scale)
+                     weight_rec=weight_rec, scale=scale, trace_bits=trace_bits,
+                     bias_delay=bias_delay)
 
 
 def _random_params(model: str, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:

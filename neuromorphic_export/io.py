@@ -1,11 +1,11 @@
 """The network file (HDF5): save and load a :class:`NetworkSpec`, validated, written atomically.
 
-Layout (format ``spiking-nr-network``, version 2). Layers use lava-dl netx's schema, so that
+Layout (format ``spiking-nr-network``, version 3). Layers use lava-dl netx's schema, so that
 ``lava.lib.dl.netx.hdf5.Network(net_config=path)`` loads the layers netx can express unchanged::
 
     /                  attrs: format, version, mode ("float"|"fixed"), input_size, metadata (JSON)
     /layer/0/          type b"input", shape [N_in]      (netx: the input shape, no process)
-    /layer/<i>/        i = 1..n, attrs name, model, scale on every layer
+    /layer/<i>/        i = 1..n, attrs name, model, scale, trace_bits, bias_delay on every layer
 
 netx CUBA layers (fixed-point ``cuba_lif`` layers that follow the input or other netx layers)::
 
@@ -21,13 +21,18 @@ leading run of CUBA layers and never wires across an extension layer)::
         type b"spiking-nr"   weight [N, N_in]   bias [N]   weight_rec [N, N] (recurrent only)
         params/<name> [N]    per-neuron parameters of the model (see neuromorphic_export.spec)
 
-Version 1 files (``/layers/<i>/``, extension layers only, numbered from 0) are still read.
+Version 1 files (``/layers/<i>/``, extension layers only, numbered from 0) and version 2 files
+(version 3's layout without ``trace_bits``/``bias_delay``) are still read, with the dynamics they
+were written for: their fixed-point ``alif_yin`` ``rho`` (12 bits, units of 1/4096) becomes
+``rho << 12`` with ``trace_bits = 12``, which is exactly their 12-bit adaptation trace, and
+``bias_delay = 0``.
 Everything is checked on load (missing keys, shapes, dtypes, NaN/inf, integer ranges, unknown
 format, version or layer type); a bad file raises ``ValueError`` naming the file and the problem.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -36,11 +41,12 @@ import h5py
 import numpy as np
 
 from neuromorphic_export.fileio import atomic_path
-from neuromorphic_export.spec import NEURON_PARAMS, LayerSpec, NetworkSpec
+from neuromorphic_export.spec import NEURON_PARAMS, TRACE_BITS, LayerSpec, NetworkSpec
 
 FORMAT = "spiking-nr-network"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+LEGACY_TRACE_BITS = 12  # versions 1-2: alif_yin's b and rho in units of 1/4096
 EXTENSION_TYPE = "spiking-nr"
 NETX_TYPES = ("dense", "dense_rec")
 NETX_NEURON_KEYS = ("iDecay", "vDecay", "vThMant")
@@ -98,6 +104,8 @@ def save_network(spec: NetworkSpec, path: str | os.PathLike[str]) -> Path:
             g.attrs["name"] = layer.name
             g.attrs["model"] = layer.model
             g.attrs["scale"] = layer.scale
+            g.attrs["trace_bits"] = layer.trace_bits
+            g.attrs["bias_delay"] = layer.bias_delay
             netx_run = netx_run and _netx_expressible(layer, spec.mode)
             (_write_netx_layer if netx_run else _write_extension_layer)(g, layer)
     return path
@@ -143,6 +151,29 @@ def _attr(obj, key: str, where: str):
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _timing(g: h5py.Group, where: str) -> dict[str, int]:
+    """A version-3 layer's ``trace_bits`` and ``bias_delay`` (defaults where a netx file has none)."""
+    out = {}
+    for key, default in (("trace_bits", TRACE_BITS), ("bias_delay", 0)):
+        value = g.attrs.get(key, default)
+        if not (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))):
+            raise ValueError(f"{where}: attribute {key!r} must be an integer, got {value!r}")
+        out[key] = int(value)
+    return out
+
+
+def _legacy_layer(layer: LayerSpec, mode: str) -> LayerSpec:
+    """A version-1/2 layer in version-3 terms, with the same dynamics (see the module docstring)."""
+    if layer.model != "alif_yin" or mode != "fixed":
+        return dataclasses.replace(layer, bias_delay=0)
+    rho = np.asarray(layer.params["rho"])
+    if rho.dtype.kind not in "iu" and not np.all(np.isfinite(rho)):
+        return layer  # NetworkSpec's validation names the problem
+    shift = 24 - LEGACY_TRACE_BITS
+    return dataclasses.replace(layer, params={**layer.params, "rho": rho * 2**shift},
+                               trace_bits=LEGACY_TRACE_BITS, bias_delay=0)
+
+
 def _read_extension_layer(g: h5py.Group, where: str) -> LayerSpec:
     model = str(_attr(g, "model", where))
     if model not in NEURON_PARAMS:
@@ -154,7 +185,7 @@ def _read_extension_layer(g: h5py.Group, where: str) -> LayerSpec:
         name=str(_attr(g, "name", where)), model=model,
         weight=_read(g, "weight", where), bias=_read(g, "bias", where), params=params,
         weight_rec=_read(g, "weight_rec", where) if "weight_rec" in g else None,
-        scale=float(_attr(g, "scale", where)),
+        scale=float(_attr(g, "scale", where)), **_timing(g, where),
     )
 
 
@@ -189,7 +220,7 @@ def _read_netx_layer(g: h5py.Group, kind: str, index: int, where: str) -> LayerS
         bias=_read(g, "bias", where) if "bias" in g else np.zeros(n, np.int64),
         params={name: np.full(n, value) for name, value in decays.items()},
         weight_rec=_read(g, "weight_rec", where) if recurrent else None,
-        scale=float(g.attrs.get("scale", 64.0)),
+        scale=float(g.attrs.get("scale", 64.0)), **_timing(g, where),
     )
 
 
@@ -259,8 +290,10 @@ def load_network(path: str | os.PathLike[str]) -> NetworkSpec:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{where}: metadata is not valid JSON ({exc})") from None
         input_size = int(_attr(f, "input_size", where))
-        layers = (_read_layers_v2(f, input_size, mode, where) if version == 2
+        layers = (_read_layers_v2(f, input_size, mode, where) if version >= 2
                   else _read_layers_v1(f, where))
+        if version < 3:
+            layers = [_legacy_layer(layer, mode) for layer in layers]
         try:
             return NetworkSpec(input_size, tuple(layers), mode, metadata)
         except (ValueError, TypeError) as exc:

@@ -61,11 +61,14 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> None:
+    from neuromorphic_export.energy import static_costs
+
     spec = _load_spec(args.network)
     print(f"{args.network}: mode {spec.mode}, {spec.input_size} inputs, latency {spec.latency} steps")
     for layer in spec.layers:
         rec = " + recurrent" if layer.weight_rec is not None else ""
         print(f"  {layer.name}: {layer.model}, {layer.size} neurons, dense {layer.input_size}{rec}")
+    print(static_costs(spec))
 
 
 def _run_config(args: argparse.Namespace, folder: Path | None = None):
@@ -162,9 +165,19 @@ def cmd_simulate(args: argparse.Namespace) -> None:
             raise UserError("lava-nc is not importable; install it with scripts/setup_env.sh")
         lava = run_lava(spec, x)
         output, spikes = lava.values, lava.spikes
+        if spec.layers[-1].spiking:  # lava returns a spiking last layer as the output
+            spikes = [*spikes, lava.output.astype(np.uint8)]
     seconds = time.perf_counter() - start
     print(f"{args.backend}: {len(x)} steps in {seconds:.2f} s ({len(x) / seconds:.0f} steps/s), "
           f"{int(sum(s.sum() for s in spikes))} hidden spikes")
+    from neuromorphic_export.energy import count_operations
+
+    per_inference = None
+    if chunk is not None:  # one inference = one segment of the stream
+        per_inference = len(x) / len(np.unique(chunk.segment_id[:, 0]))
+        print(f"throughput ({args.backend}): {len(x) / seconds / per_inference:.0f} segments/s "
+              f"(mean segment {per_inference:.1f} steps)")
+    print(count_operations(spec, x.astype(np.uint8), spikes).describe(per_inference))
     if chunk is not None:
         from spiking_nr.metrics import stream_report
 

@@ -3,6 +3,12 @@
 The ``(1 - alpha)`` input factor of every neuron is folded into its rows of the weights and bias
 (the deployed neuron adds its dense input directly). LIF layers become ``alif_yin`` with
 ``beta = 0`` (the ALIF without adaptation is exactly the LIF).
+
+Biases start late: layer ``k`` (0-based; the readout is the last) gets ``bias_delay = k + 1``, the
+step at which the deployed timing first delivers the input to it. Until then it stays at rest,
+as the trained model is before its step 0, so the deployed network's layer ``k`` at step ``t``
+equals the trained layer at step ``t - k - 1`` (spikes identical in float mode; the readout lags
+by ``spec.latency`` steps).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ def to_network_spec(model: SRNN, mode: str = "float") -> NetworkSpec:
             bias=gain[:, 0] * _np(layer.fc.bias),
             params={"alpha": alpha, "rho": rho, "b0": np.full(n, float(layer.b0)),
                     "beta": np.full(n, float(layer.beta))},
+            bias_delay=index + 1,
         ))
     alpha = _np(model.readout.neuron_parameters().alpha)
     layers.append(LayerSpec(
@@ -48,6 +55,7 @@ def to_network_spec(model: SRNN, mode: str = "float") -> NetworkSpec:
         weight=(1.0 - alpha)[:, None] * _np(model.readout.fc.weight),
         bias=(1.0 - alpha) * _np(model.readout.fc.bias),
         params={"alpha": alpha},
+        bias_delay=len(model.layers) + 1,
     ))
     spec = NetworkSpec(model.config.input_size, tuple(layers), "float",
                        metadata={"exported_from": "spiking_nr.SRNN",

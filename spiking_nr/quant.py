@@ -4,8 +4,12 @@
 ``neuromorphic_export.spec`` (integers held in float64 tensors, which represent them exactly):
 weights, decays and thresholds come from :func:`spiking_nr.export.to_network_spec` (the one
 quantiser), rounding toward zero is emulated, and gradients pass straight through the roundings
-(STE) and through the surrogate at ``(u - B) / scale``. Timing is the torch model's (no dense
-delays): its output at step ``t`` equals the deployed network's at ``t + latency``.
+(STE) and through the surrogate at ``(u - B) / scale``. ``timing="lava"`` is the deployed timing
+(dense delays, biases gated by each layer's ``bias_delay``): bit-exact with the CPU backend and
+Lava. ``timing="torch"`` is the trained model's (no dense delays, biases from step 0): its output
+at step ``t`` equals the deployed network's at ``t + latency``. The adaptation trace ``b`` is
+computed in int64 (its products reach ``2**63``, beyond float64's exact integers), with the float
+expression as its straight-through gradient.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from neuromorphic_export.spec import RHO_ONE
 from spiking_nr._checks import check_sequence
 from spiking_nr.export import to_network_spec
 from spiking_nr.network import SRNN, Recording, SRNNOutput
@@ -36,12 +41,14 @@ def _rtz_div4096(x: torch.Tensor) -> torch.Tensor:
 
 
 class FixedPointState(NamedTuple):
-    """Integer state: ALIF state per hidden layer, readout ``y``, and per layer the input spikes
-    still in flight in its dense connection (``lava`` timing; empty for ``torch`` timing)."""
+    """Integer state: ALIF state per hidden layer, readout ``y``, per layer the input spikes still
+    in flight in its dense connection (``lava`` timing; empty for ``torch`` timing) and the number
+    of steps run (``lava`` timing: a layer adds its bias once ``steps >= bias_delay``)."""
 
     layers: tuple[ALIFState, ...]
     readout: ReadoutState
     pending: tuple[torch.Tensor, ...]
+    steps: int = 0
 
 
 class FixedPointSRNN(nn.Module):
@@ -80,7 +87,8 @@ class FixedPointSRNN(nn.Module):
         return torch.cat([state.pending[index].unsqueeze(0), h[:-1]])
 
     def _quantized(self, dtype: torch.dtype, device: torch.device):
-        """Per layer: (W, W_rec, bias, alpha, rho, b0, beta, scale) as STE tensors."""
+        """Per layer: W, W_rec, bias, alpha (STE tensors), scale, bias_delay; spiking layers also
+        rho (STE), b0, beta, and the exact int64 ``rho_int``, ``beta_int``, ``inc``, ``trace_bits``."""
         spec = to_network_spec(self.module, "fixed")
         out = []
         modules = [*self.module.layers, self.module.readout]
@@ -98,13 +106,36 @@ class FixedPointSRNN(nn.Module):
             bias = _ste(gain[:, 0] * layer_module.fc.bias * s_w, t(layer.bias))
             alpha = _ste(params.alpha * 4096.0, t(layer.params["alpha"]))
             entry = {"weight": weight, "weight_rec": weight_rec, "bias": bias, "alpha": alpha,
-                     "scale": layer.scale}
+                     "scale": layer.scale, "bias_delay": layer.bias_delay}
             if layer.spiking:
-                rho_exact = params.rho * 4096.0 if hasattr(params, "rho") else t(layer.params["rho"])
+                rho_exact = params.rho * RHO_ONE if hasattr(params, "rho") else t(layer.params["rho"])
+                bits = layer.trace_bits
+                rho_int = torch.as_tensor(layer.params["rho"], dtype=torch.int64, device=device)
+                one_minus = RHO_ONE - rho_int
                 entry.update(rho=_ste(rho_exact, t(layer.params["rho"])),
-                             b0=t(layer.params["b0"]), beta=t(layer.params["beta"]))
+                             b0=t(layer.params["b0"]), beta=t(layer.params["beta"]),
+                             rho_int=rho_int, trace_bits=bits,
+                             beta_int=torch.as_tensor(layer.params["beta"], dtype=torch.int64,
+                                                      device=device),
+                             inc=one_minus << (bits - 24) if bits >= 24 else one_minus >> (24 - bits))
             out.append(entry)
         return out
+
+    def _bias_on(self, state: FixedPointState, t: int, p: dict) -> bool:
+        """Whether a layer adds its bias at step ``t`` of this chunk (always, in torch timing)."""
+        return self.timing != "lava" or state.steps + t >= p["bias_delay"]
+
+    @staticmethod
+    def _adaptation(b: torch.Tensor, s: torch.Tensor, p: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(b, B)`` of the spec's fixed-point ALIF: exact in int64, float expressions as STE."""
+        bits = p["trace_bits"]
+        b_int = b.detach().long()
+        b_int = ((b_int * p["rho_int"]) >> 24) + s.detach().long() * p["inc"]
+        exact = b * p["rho"] / RHO_ONE + s * (RHO_ONE - p["rho"]) * 2.0 ** (bits - 24)
+        b = _ste(exact, b_int.double())
+        th_int = (p["beta_int"] * b_int) >> bits
+        th = p["b0"] + _ste(p["beta"] * b / 2.0**bits, th_int.double())
+        return b, th
 
     def forward(self, x: torch.Tensor, state: FixedPointState | None = None,
                 reset_mask: torch.Tensor | None = None, record: bool = False) -> SRNNOutput:
@@ -132,9 +163,10 @@ class FixedPointSRNN(nn.Module):
                     keep = (~reset_mask[t]).double().unsqueeze(1)
                     u, b, s = u * keep, b * keep, s * keep
                 a = drive[t] if p["weight_rec"] is None else drive[t] + s @ p["weight_rec"].T
-                b = _rtz_div4096(b * p["rho"]) + s * (4096.0 - p["rho"])
-                th = p["b0"] + _rtz_div4096(p["beta"] * b)
-                u = torch.clamp(_rtz_div4096(u * p["alpha"]) + 64.0 * (a + p["bias"]) - th * s,
+                if self._bias_on(state, t, p):
+                    a = a + p["bias"]
+                b, th = self._adaptation(b, s, p)
+                u = torch.clamp(_rtz_div4096(u * p["alpha"]) + 64.0 * a - th * s,
                                 STATE_MIN, STATE_MAX)
                 s = layer_module.spike_fn((u - th) / p["scale"])
                 outs.append(s)
@@ -154,11 +186,12 @@ class FixedPointSRNN(nn.Module):
         for t in range(n_steps):
             if reset_mask is not None:
                 y = y * (~reset_mask[t]).double().unsqueeze(1)
-            y = torch.clamp(_rtz_div4096(y * p["alpha"]) + 64.0 * (drive[t] + p["bias"]),
-                            STATE_MIN, STATE_MAX)
+            a = drive[t] + p["bias"] if self._bias_on(state, t, p) else drive[t]
+            y = torch.clamp(_rtz_div4096(y * p["alpha"]) + 64.0 * a, STATE_MIN, STATE_MAX)
             ys.append(y)
         output = torch.stack(ys) / p["scale"]
         # Carried state is in integer state units throughout (exact across chunks).
-        new_state = FixedPointState(tuple(new_states), ReadoutState(ys[-1]), tuple(pending))
+        new_state = FixedPointState(tuple(new_states), ReadoutState(ys[-1]), tuple(pending),
+                                    state.steps + n_steps)
         recording = Recording(tuple(spikes), tuple(voltages), tuple(thresholds)) if record else None
         return SRNNOutput(output, new_state, recording)

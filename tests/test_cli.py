@@ -22,11 +22,13 @@ def test_export_info_simulate_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr
     r = run("info", str(tmp_path / "n.h5"))
     assert "alif_yin, 16 neurons" in r.stdout
+    assert "non-zero synapses" in r.stdout and "Davies et al. 2018" in r.stdout
     r = run("simulate", str(tmp_path / "n.h5"), "--steps", "300", "--plot", str(tmp_path / "r.png"))
     assert r.returncode == 0, r.stderr
     assert "segment accuracy" in r.stdout and (tmp_path / "r.png").stat().st_size > 0
+    assert "synaptic ops" in r.stdout and "nJ per inference" in r.stdout and "segments/s" in r.stdout
     r = run("simulate", str(tmp_path / "n.h5"), "--steps", "100", "--backend", "lava")
-    assert r.returncode == 0 and "lava:" in r.stdout, r.stderr
+    assert r.returncode == 0 and "lava:" in r.stdout and "nJ per step" in r.stdout, r.stderr
 
 
 def test_user_errors_are_one_line(tmp_path):

@@ -68,24 +68,41 @@ def _recurrent_input(a, s, bi, w_rec_t):
                 a[i] += w_rec_t[j, i]
 
 
+@numba.njit(cache=True, inline="always")
+def _bias_on(age, bi, bias_delay):
+    """Whether lane ``bi`` adds its bias this step; advances its step count (saturating)."""
+    on = age[bi, 0] >= bias_delay
+    if not on:
+        age[bi, 0] += 1
+    return on
+
+
 @numba.njit(cache=True)
-def alif_fixed_layer(spikes_in, pending, w_t, w_rec_t, has_rec, bias, alpha, rho, b0, beta,
-                     u, b, s, out_s, out_u, out_th):
-    """Fixed-point Yin ALIF; state ``u, b, s [B, N]`` updated in place; traces written to out_*."""
+def alif_fixed_layer(spikes_in, pending, w_t, w_rec_t, has_rec, bias, bias_delay, alpha, rho, b0,
+                     beta, trace_bits, u, b, s, age, out_s, out_u, out_th):
+    """Fixed-point Yin ALIF; state ``u, b, s [B, N]``, ``age [B, 1]`` updated in place.
+
+    ``b`` has ``trace_bits`` fractional bits and ``rho`` 24 (spec): ``b*rho < 2**63``.
+    """
     n_steps, batch, _ = spikes_in.shape
     n = u.shape[1]
     a = np.zeros(n, np.int64)
+    inc = np.empty(n, np.int64)  # one spike's increment of b, (1 - rho) in units of 2**-trace_bits
+    for i in range(n):
+        one_minus = (1 << 24) - rho[i]
+        inc[i] = one_minus << (trace_bits - 24) if trace_bits >= 24 else one_minus >> (24 - trace_bits)
     for bi in range(batch):
         for t in range(n_steps):
             _dense_input(a, spikes_in, pending, bi, t, w_t)
             if has_rec:
                 _recurrent_input(a, s, bi, w_rec_t)
+            on = _bias_on(age, bi, bias_delay)
             for i in range(n):
                 s_prev = s[bi, i]
-                bb = _rtz_shift12(b[bi, i] * rho[i]) + s_prev * (4096 - rho[i])
-                th = b0[i] + _rtz_shift12(beta[i] * bb)
-                uu = _clip24(_rtz_shift12(u[bi, i] * alpha[i]) + (a[i] << 6) + (bias[i] << 6)
-                             - th * s_prev)
+                bb = ((b[bi, i] * rho[i]) >> 24) + s_prev * inc[i]
+                th = b0[i] + ((beta[i] * bb) >> trace_bits)
+                drive = (a[i] + bias[i]) << 6 if on else a[i] << 6
+                uu = _clip24(_rtz_shift12(u[bi, i] * alpha[i]) + drive - th * s_prev)
                 spike = 1 if uu > th else 0
                 u[bi, i] = uu
                 b[bi, i] = bb
@@ -96,22 +113,24 @@ def alif_fixed_layer(spikes_in, pending, w_t, w_rec_t, has_rec, bias, alpha, rho
 
 
 @numba.njit(cache=True)
-def readout_fixed_layer(spikes_in, pending, w_t, bias, alpha, y, out_y):
+def readout_fixed_layer(spikes_in, pending, w_t, bias, bias_delay, alpha, y, age, out_y):
     n_steps, batch, _ = spikes_in.shape
     n = y.shape[1]
     a = np.zeros(n, np.int64)
     for bi in range(batch):
         for t in range(n_steps):
             _dense_input(a, spikes_in, pending, bi, t, w_t)
+            on = _bias_on(age, bi, bias_delay)
             for i in range(n):
-                yy = _clip24(_rtz_shift12(y[bi, i] * alpha[i]) + (a[i] << 6) + (bias[i] << 6))
+                drive = (a[i] + bias[i]) << 6 if on else a[i] << 6
+                yy = _clip24(_rtz_shift12(y[bi, i] * alpha[i]) + drive)
                 y[bi, i] = yy
                 out_y[t, bi, i] = yy
 
 
 @numba.njit(cache=True)
-def alif_float_layer(spikes_in, pending, w_t, w_rec_t, has_rec, bias, alpha, rho, b0, beta,
-                     u, b, s, out_s, out_u, out_th):
+def alif_float_layer(spikes_in, pending, w_t, w_rec_t, has_rec, bias, bias_delay, alpha, rho, b0,
+                     beta, trace_bits, u, b, s, age, out_s, out_u, out_th):
     n_steps, batch, _ = spikes_in.shape
     n = u.shape[1]
     a = np.zeros(n, np.float64)
@@ -120,11 +139,13 @@ def alif_float_layer(spikes_in, pending, w_t, w_rec_t, has_rec, bias, alpha, rho
             _dense_input(a, spikes_in, pending, bi, t, w_t)
             if has_rec:
                 _recurrent_input(a, s, bi, w_rec_t)
+            on = _bias_on(age, bi, bias_delay)
             for i in range(n):
                 s_prev = s[bi, i]
                 bb = rho[i] * b[bi, i] + (1.0 - rho[i]) * s_prev
                 th = b0[i] + beta[i] * bb
-                uu = alpha[i] * u[bi, i] + a[i] + bias[i] - th * s_prev
+                drive = a[i] + bias[i] if on else a[i]
+                uu = alpha[i] * u[bi, i] + drive - th * s_prev
                 spike = 1.0 if uu > th else 0.0
                 u[bi, i] = uu
                 b[bi, i] = bb
@@ -135,15 +156,16 @@ def alif_float_layer(spikes_in, pending, w_t, w_rec_t, has_rec, bias, alpha, rho
 
 
 @numba.njit(cache=True)
-def readout_float_layer(spikes_in, pending, w_t, bias, alpha, y, out_y):
+def readout_float_layer(spikes_in, pending, w_t, bias, bias_delay, alpha, y, age, out_y):
     n_steps, batch, _ = spikes_in.shape
     n = y.shape[1]
     a = np.zeros(n, np.float64)
     for bi in range(batch):
         for t in range(n_steps):
             _dense_input(a, spikes_in, pending, bi, t, w_t)
+            on = _bias_on(age, bi, bias_delay)
             for i in range(n):
-                yy = alpha[i] * y[bi, i] + a[i] + bias[i]
+                yy = alpha[i] * y[bi, i] + (a[i] + bias[i] if on else a[i])
                 y[bi, i] = yy
                 out_y[t, bi, i] = yy
 
@@ -300,8 +322,10 @@ def load_events(indices, out):
 
 
 # Layer dispatch: (model, mode) -> kernel. Every kernel takes ``(spikes_in, pending, w_t, ...)``:
-# spiking ones ``w_rec_t, has_rec, bias``, the parameters (NEURON_PARAMS order), the state arrays
-# (STATE_VARS order), then ``out_s, out_v, out_th``; the readout ``bias, alpha, y, out_y``.
+# spiking ones ``w_rec_t, has_rec, bias``, then ``bias_delay`` (BIAS_DELAY_MODELS), the parameters
+# (NEURON_PARAMS order), ``trace_bits`` (alif_yin), the state arrays (STATE_VARS order), then
+# ``out_s, out_v, out_th``; the readout ``bias, bias_delay, alpha, y, age, out_y``. ``age [B, 1]``
+# counts a lane's steps up to ``bias_delay`` (the bias gate, see the spec).
 SPIKING_KERNELS = {
     ("alif_yin", "fixed"): alif_fixed_layer, ("alif_yin", "float"): alif_float_layer,
     ("cuba_lif", "fixed"): cuba_fixed_layer, ("cuba_lif", "float"): cuba_float_layer,
@@ -309,15 +333,15 @@ SPIKING_KERNELS = {
 }
 LAYER_KERNELS = {**SPIKING_KERNELS, ("readout", "fixed"): readout_fixed_layer,
                  ("readout", "float"): readout_float_layer}
-STATE_VARS = {"alif_yin": ("u", "b", "s"), "cuba_lif": ("i", "u", "s"),
-              "atrlif": ("i", "u", "b", "r", "s"), "readout": ("u",)}
+STATE_VARS = {"alif_yin": ("u", "b", "s", "age"), "cuba_lif": ("i", "u", "s"),
+              "atrlif": ("i", "u", "b", "r", "s"), "readout": ("u", "age")}
 
 
 def initial_state(model: str, params: dict[str, np.ndarray], mode: str, batch: int) -> dict[str, np.ndarray]:
     """State at rest, ``[B, N]`` per name in ``STATE_VARS[model]`` (ATRLIF's threshold starts at th0)."""
     dtype = np.int64 if mode == "fixed" else np.float64
     n = next(iter(params.values())).shape[0]
-    state = {name: np.zeros((batch, n), dtype) for name in STATE_VARS[model]}
+    state = {name: np.zeros((batch, 1 if name == "age" else n), dtype) for name in STATE_VARS[model]}
     if model == "atrlif":
         state["b"][:] = params["th0"] << 6 if mode == "fixed" else params["th0"]
     return state

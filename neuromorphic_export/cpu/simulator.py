@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neuromorphic_export.cpu import kernels
-from neuromorphic_export.spec import NEURON_PARAMS, NetworkSpec
+from neuromorphic_export.energy import OpCounts, count_operations
+from neuromorphic_export.spec import BIAS_DELAY_MODELS, NEURON_PARAMS, NetworkSpec
 
 RECORDABLE = ("spikes", "voltage", "threshold")
 
@@ -25,7 +26,8 @@ class LayerState:
 
     ``u`` is the membrane voltage (readout: its value ``y``); ``b`` the adaptation state
     (``alif_yin``: ``b``; ``atrlif``: the threshold ``th``); ``i`` the synaptic current
-    (``cuba_lif``, ``atrlif``); ``r`` the refractory state (``atrlif``); ``s`` the last spikes.
+    (``cuba_lif``, ``atrlif``); ``r`` the refractory state (``atrlif``); ``s`` the last spikes;
+    ``age [B, 1]`` the steps a lane has run, counted up to the layer's ``bias_delay``.
     The simulator updates the arrays in place (so the fields are frozen); to restore a saved
     state, assign a list of states to ``CPUSimulator.states`` (e.g. from ``state_copy()``).
     """
@@ -36,18 +38,22 @@ class LayerState:
     s: np.ndarray | None = None
     i: np.ndarray | None = None
     r: np.ndarray | None = None
+    age: np.ndarray | None = None
 
 
 @dataclass
 class SimulationResult:
     """``output [T, B, C]`` raw readout values (int state units in fixed mode); per-layer
-    recordings ``[T, B, N]``. :attr:`values` is the readout in physical (float) units with the
-    input's shape: ``[T, C]`` for an unbatched ``[T, N_in]`` input, as Lava's result."""
+    recordings ``[T, B, N]``; ``ops`` the run's operation counts
+    (:func:`neuromorphic_export.energy.count_operations`). :attr:`values` is the readout in
+    physical (float) units with the input's shape: ``[T, C]`` for an unbatched ``[T, N_in]``
+    input, as Lava's result."""
 
     output: np.ndarray
     spikes: list[np.ndarray] = field(default_factory=list)
     voltage: list[np.ndarray] = field(default_factory=list)
     threshold: list[np.ndarray] = field(default_factory=list)
+    ops: OpCounts | None = None  # synaptic ops, neuron updates, spikes of this run (energy.py)
     scale: float = 1.0  # the readout's state units per physical unit
     batched: bool = True  # False when the input was [T, N_in]
 
@@ -85,7 +91,11 @@ class CPUSimulator:
                 static = (w_t, w_rec_t, layer.weight_rec is not None, layer.bias)
             else:
                 static = (w_t, layer.bias)
+            if layer.model in BIAS_DELAY_MODELS:
+                static += (layer.bias_delay,)
             static += tuple(layer.params[key] for key in NEURON_PARAMS[layer.model])
+            if layer.model == "alif_yin":
+                static += (layer.trace_bits,)
             self._kernels.append((kernels.LAYER_KERNELS[layer.model, spec.mode], static))
         self.states: list[LayerState] = []
         self._checked: list[LayerState] = []  # the state objects _check_states last accepted
@@ -154,6 +164,7 @@ class CPUSimulator:
         result = SimulationResult(output=np.empty(0), scale=float(self.spec.layers[-1].scale),
                                   batched=np.ndim(spikes) == 3)
         h = x
+        hidden = []
         for index, layer in enumerate(self.spec.layers):
             shape = (n_steps, batch, layer.size)
             outs = tuple(np.empty(shape, self._dtype) for _ in range(3 if layer.spiking else 1))
@@ -167,7 +178,10 @@ class CPUSimulator:
                 if "threshold" in record:
                     result.threshold.append(outs[2])
             h = outs[0]
+            if layer.spiking:
+                hidden.append(h)
         result.output = h
+        result.ops = count_operations(self.spec, x, hidden)
         return result
 
     def step(self, spikes: np.ndarray, values: bool = False) -> np.ndarray:
@@ -261,7 +275,7 @@ class CPUSimulator:
         for layer, state in zip(layers, states):
             for name in ("pending", *kernels.STATE_VARS[layer.model]):
                 array = getattr(state, name)
-                shape = (batch, size_in if name == "pending" else layer.size)
+                shape = (batch, {"pending": size_in, "age": 1}.get(name, layer.size))
                 if not (isinstance(array, np.ndarray) and array.shape == shape
                         and array.dtype == self._dtype and array.flags.c_contiguous):
                     raise ValueError(f"layer {layer.name!r} state {name} must be a C-contiguous "

@@ -58,8 +58,8 @@ def _spiking_process(layer: LayerSpec, fixed: bool):
         from neuromorphic_export.lava.processes.process import YinALIF
 
         dtype = np.int64 if fixed else np.float64
-        return YinALIF(shape=shape, bias=layer.bias.astype(dtype),
-                       **{k: v.astype(dtype) for k, v in p.items()})
+        return YinALIF(shape=shape, bias=layer.bias.astype(dtype), trace_bits=layer.trace_bits,
+                       bias_delay=layer.bias_delay, **{k: v.astype(dtype) for k, v in p.items()})
     one = {key: value[0].item() for key, value in p.items()}  # layer-wide (validated uniform)
     bias = {"bias_mant": layer.bias.astype(np.int32), "bias_exp": np.full(shape, 6)} if fixed else {
         "bias_mant": layer.bias.astype(np.float64)}
@@ -124,7 +124,8 @@ def run_lava(spec: NetworkSpec, spikes: np.ndarray, record_spikes: bool = True) 
                 out_port = neuron.s_out
             else:
                 p = {k: v.astype(dtype) for k, v in layer.params.items()}
-                neuron = LeakyReadout(shape=(layer.size,), bias=layer.bias.astype(dtype), **p)
+                neuron = LeakyReadout(shape=(layer.size,), bias=layer.bias.astype(dtype),
+                                      bias_delay=layer.bias_delay, **p)
                 out_port = neuron.y_out
             dense.a_out.connect(neuron.a_in)
             if record_spikes or not layer.spiking:

@@ -1,5 +1,7 @@
 """CPU backend: equations, streaming, quantisation, and bit-exactness with torch fixed point."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -49,26 +51,28 @@ def reference_run(spec, x):
             src = h[t - 1] if t > 0 else np.zeros_like(h[0])
             a = layer.weight @ src + (layer.weight_rec @ s if layer.weight_rec is not None else 0)
             new = np.zeros(n, h.dtype)
+            bias = layer.bias if t >= layer.bias_delay else np.zeros_like(layer.bias)
             for i in range(n):
                 if fixed:
                     if layer.spiking:
-                        b[i] = rtz(int(b[i]) * int(p["rho"][i])) + s[i] * (4096 - p["rho"][i])
-                        th = p["b0"][i] + rtz(int(p["beta"][i]) * int(b[i]))
+                        f, rho = layer.trace_bits, int(p["rho"][i])
+                        b[i] = (int(b[i]) * rho >> 24) + int(s[i]) * (2**24 - rho) * 2**f // 2**24
+                        th = p["b0"][i] + (int(p["beta"][i]) * int(b[i]) >> f)
                         u[i] = min(max(rtz(int(u[i]) * int(p["alpha"][i])) + (a[i] << 6)
-                                       + (layer.bias[i] << 6) - th * s[i], -2**23), 2**23 - 1)
+                                       + (bias[i] << 6) - th * s[i], -2**23), 2**23 - 1)
                         new[i] = u[i] > th
                     else:
                         u[i] = min(max(rtz(int(u[i]) * int(p["alpha"][i])) + (a[i] << 6)
-                                       + (layer.bias[i] << 6), -2**23), 2**23 - 1)
+                                       + (bias[i] << 6), -2**23), 2**23 - 1)
                         new[i] = u[i]
                 else:
                     if layer.spiking:
                         b[i] = p["rho"][i] * b[i] + (1 - p["rho"][i]) * s[i]
                         th = p["b0"][i] + p["beta"][i] * b[i]
-                        u[i] = p["alpha"][i] * u[i] + a[i] + layer.bias[i] - th * s[i]
+                        u[i] = p["alpha"][i] * u[i] + a[i] + bias[i] - th * s[i]
                         new[i] = u[i] > th
                     else:
-                        u[i] = p["alpha"][i] * u[i] + a[i] + layer.bias[i]
+                        u[i] = p["alpha"][i] * u[i] + a[i] + bias[i]
                         new[i] = u[i]
             s = new if layer.spiking else s
             outs.append(new.copy())
@@ -77,9 +81,14 @@ def reference_run(spec, x):
     return rec
 
 
+@pytest.mark.parametrize("delayed", [False, True])
 @pytest.mark.parametrize("mode", ["float", "fixed"])
-def test_matches_reference_equations(mode):
+def test_matches_reference_equations(mode, delayed):
     spec = random_spec()
+    if delayed:  # strong biases that start late, as an exported network has them
+        spec = NetworkSpec(spec.input_size, tuple(
+            dataclasses.replace(layer, bias=layer.bias * 10 + 0.003, bias_delay=index + 1)
+            for index, layer in enumerate(spec.layers)))
     spec = quantize_network(spec) if mode == "fixed" else spec
     x = (np.random.default_rng(1).random((120, 12)) < 0.3).astype(np.uint8)
     result = CPUSimulator(spec).run(x, record=("spikes",))

@@ -1,9 +1,12 @@
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
 
 import neuromorphic_export.io as nio
 from neuromorphic_export.build import random_network
+from neuromorphic_export.cpu import CPUSimulator
 from neuromorphic_export.io import load_network, save_network
 from neuromorphic_export.quantize import quantize_network
 from tests.export.test_cpu_backend import random_spec
@@ -53,16 +56,56 @@ def test_cuba_after_an_extension_layer_stays_extension(tmp_path):
     assert_same_network(spec, load_network(path))
 
 
-def test_version_1_files_still_load(tmp_path):
+def _legacy_spec():
+    """A fixed-point network that a version-1/2 file can hold: 12-bit rho, 12-bit trace, no delays."""
     spec = quantize_network(random_spec())
+    layers = tuple(dataclasses.replace(
+        layer, trace_bits=12, params={**layer.params, "rho": layer.params["rho"] >> 12 << 12})
+        if layer.model == "alif_yin" else layer for layer in spec.layers)
+    return type(spec)(spec.input_size, layers, "fixed", spec.metadata)
+
+
+def _make_legacy(path, version):
+    """Rewrite a version-3 file as the older layout: 12-bit rho, no trace_bits / bias_delay attrs."""
+    with h5py.File(path, "r+") as f:
+        for i in range(1, len(f["layer"])):
+            g = f[f"layer/{i}"]
+            del g.attrs["trace_bits"], g.attrs["bias_delay"]
+            if g.attrs["model"] == "alif_yin":
+                _replace(g["params"], "rho", g["params/rho"][()] >> 12)
+        if version == 1:  # /layers/<i> from 0, no input layer
+            f.create_group("layers")
+            for i in range(len(f["layer"]) - 1):
+                f.move(f"layer/{i + 1}", f"layers/{i}")
+            del f["layer"]
+        f.attrs["version"] = version
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_versions_still_load_with_their_dynamics(tmp_path, version):
+    spec = _legacy_spec()
     path = save_network(spec, tmp_path / "net.h5")
-    with h5py.File(path, "r+") as f:  # the version-1 layout: /layers/<i> from 0, no input layer
-        f.create_group("layers")
-        for i in range(len(spec.layers)):
-            f.move(f"layer/{i + 1}", f"layers/{i}")
-        del f["layer"]
-        f.attrs["version"] = 1
-    assert_same_network(spec, load_network(path))
+    _make_legacy(path, version)
+    back = load_network(path)
+    assert_same_network(spec, back)
+    assert [layer.trace_bits for layer in back.layers[:-1]] == [12, 12]
+    x = (np.random.default_rng(0).random((150, 12)) < 0.3).astype(np.uint8)
+    np.testing.assert_array_equal(CPUSimulator(back).run(x).output, CPUSimulator(spec).run(x).output)
+
+
+def test_twelve_bit_trace_is_the_version_2_equation():
+    """trace_bits 12, rho = r << 12: b = rtz(b*r / 4096) + s*(4096 - r), B = b0 + rtz(beta*b / 4096)."""
+    spec = _legacy_spec()
+    x = (np.random.default_rng(1).random((200, 12)) < 0.3).astype(np.uint8)
+    result = CPUSimulator(spec).run(x, record=("spikes", "threshold"))
+    layer = spec.layers[0]
+    r, beta, b0 = layer.params["rho"] >> 12, layer.params["beta"], layer.params["b0"]
+    b, s_prev = np.zeros(layer.size, np.int64), np.zeros(layer.size, np.int64)
+    for t in range(len(x)):
+        b = b * r // 4096 + s_prev * (4096 - r)
+        np.testing.assert_array_equal(result.threshold[0][t, 0], b0 + beta * b // 4096)
+        s_prev = result.spikes[0][t, 0].astype(np.int64)
+    assert result.spikes[0].sum() > 50
 
 
 def _corrupt(tmp_path, edit, spec=None):

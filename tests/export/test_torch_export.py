@@ -63,13 +63,32 @@ def test_bad_timing_and_state():
         fixed(torch.zeros(3, 2, 40, dtype=torch.float64), _model(0).initial_state(2))
 
 
-def test_float_export_matches_torch_dynamics():
-    model = _model(3, neurons=("alif", "alif"))
-    x = (torch.rand(100, 1, 40) < 0.1).float()
-    torch_out = model(x, record=True)
+@pytest.mark.parametrize("seed", [3, 4])
+def test_float_export_equals_the_trained_model_with_biases(seed):
+    """Deployed layer k runs the trained layer k delayed by k + 1 steps, biases included: identical
+    spikes, and the readout within 1e-6 after ``spec.latency`` steps; a zero or shifted output fails."""
+    model = _model(seed, neurons=("alif", "alif")).double()
+    with torch.no_grad():
+        for layer in [*model.layers, model.readout]:  # biases large enough to matter at once
+            layer.fc.bias.normal_(0.0, 0.2, generator=torch.Generator().manual_seed(seed))
+    x = (torch.rand(150, 1, 40, generator=torch.Generator().manual_seed(seed)) < 0.1).double()
+    with torch.no_grad():
+        trained = model(x, record=True)
     spec = to_network_spec(model, "float")
-    cpu = CPUSimulator(spec).run(np.concatenate([x.numpy(), np.zeros((3, 1, 40))]), record=("spikes",))
-    # float32 torch vs float64 simulator: near-threshold steps may differ; the bias makes the
-    # deployed layer start one step "warm" (its first step sees the bias before any input)
-    agree = np.mean(torch_out.record.spikes[0].detach().numpy() == cpu.spikes[0][1:101])
-    assert agree > 0.9
+    assert [layer.bias_delay for layer in spec.layers] == [1, 2, 3] and spec.latency == 3
+    padded = np.concatenate([x.numpy(), np.zeros((spec.latency, 1, 40))])
+    cpu = CPUSimulator(spec).run(padded, record=("spikes",))
+    for depth in range(2):
+        mine = trained.record.spikes[depth].numpy()
+        np.testing.assert_array_equal(cpu.spikes[depth][depth + 1:depth + 1 + len(x)], mine)
+        assert cpu.spikes[depth][:depth + 1].sum() == 0, "at rest until the input arrives"
+        assert 50 < mine.sum() < 0.9 * mine.size
+    out = trained.output.numpy()
+
+    def deviation(shift):
+        return np.abs(cpu.output[spec.latency + shift:spec.latency + shift + len(x) - 1]
+                      - out[:len(x) - 1]).max()
+
+    assert deviation(0) < 1e-6
+    assert np.abs(out).max() > 0.05  # an all-zero deployed output would be 0.05 or more off
+    assert min(deviation(-1), deviation(1)) > 1e-2  # ... and so would one shifted by a step

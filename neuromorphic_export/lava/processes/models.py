@@ -18,6 +18,14 @@ def _rtz_div4096(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * (np.abs(x) >> 12)
 
 
+def _bias_gate(model) -> bool:
+    """Whether the bias is added this step (after ``bias_delay`` steps); advances ``age``."""
+    if model.age[0] >= model.bias_delay[0]:
+        return True
+    model.age[0] += 1
+    return False
+
+
 @implements(proc=YinALIF, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("floating_pt")
@@ -32,12 +40,17 @@ class PyYinALIFFloat(PyLoihiProcessModel):
     b0: np.ndarray = LavaPyType(np.ndarray, float)
     beta: np.ndarray = LavaPyType(np.ndarray, float)
     bias: np.ndarray = LavaPyType(np.ndarray, float)
+    trace_bits: np.ndarray = LavaPyType(np.ndarray, int)
+    bias_delay: np.ndarray = LavaPyType(np.ndarray, int)
+    age: np.ndarray = LavaPyType(np.ndarray, int)
 
     def run_spk(self) -> None:
         a = self.a_in.recv()
+        if _bias_gate(self):
+            a = a + self.bias
         self.b[:] = self.rho * self.b + (1.0 - self.rho) * self.s_prev
         threshold = self.b0 + self.beta * self.b
-        self.u[:] = self.alpha * self.u + a + self.bias - threshold * self.s_prev
+        self.u[:] = self.alpha * self.u + a - threshold * self.s_prev
         self.s_prev[:] = (self.u > threshold).astype(float)
         self.s_out.send(self.s_prev.copy())
 
@@ -49,19 +62,28 @@ class PyYinALIFFixed(PyLoihiProcessModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=1)
     u: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    b: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=13)
+    b: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=40)
     s_prev: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=1)
     alpha: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=13)
-    rho: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=13)
+    rho: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=25)
     b0: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     beta: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     bias: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=17)
+    trace_bits: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=6)
+    bias_delay: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+    age: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
 
     def run_spk(self) -> None:
         a = self.a_in.recv().astype(np.int64)
-        self.b[:] = _rtz_div4096(self.b * self.rho) + self.s_prev * (4096 - self.rho)
-        threshold = self.b0 + _rtz_div4096(self.beta * self.b)
-        u = _rtz_div4096(self.u * self.alpha) + (a << 6) + (self.bias << 6) - threshold * self.s_prev
+        if _bias_gate(self):
+            a = a + self.bias
+        bits = int(self.trace_bits[0])
+        one_minus = (1 << 24) - self.rho  # the spike increment 1 - rho, in units of 2**-bits
+        inc = one_minus << (bits - 24) if bits >= 24 else one_minus >> (24 - bits)
+        # b >= 0 and beta >= 0: the shifts round toward zero; b*rho and beta*b stay below 2**63
+        self.b[:] = ((self.b * self.rho) >> 24) + self.s_prev * inc
+        threshold = self.b0 + ((self.beta * self.b) >> bits)
+        u = _rtz_div4096(self.u * self.alpha) + (a << 6) - threshold * self.s_prev
         self.u[:] = np.clip(u, _STATE_MIN, _STATE_MAX)
         self.s_prev[:] = (self.u > threshold).astype(np.int64)
         self.s_out.send(self.s_prev.astype(np.int32))
@@ -76,9 +98,12 @@ class PyLeakyReadoutFloat(PyLoihiProcessModel):
     y: np.ndarray = LavaPyType(np.ndarray, float)
     alpha: np.ndarray = LavaPyType(np.ndarray, float)
     bias: np.ndarray = LavaPyType(np.ndarray, float)
+    bias_delay: np.ndarray = LavaPyType(np.ndarray, int)
+    age: np.ndarray = LavaPyType(np.ndarray, int)
 
     def run_spk(self) -> None:
-        self.y[:] = self.alpha * self.y + self.a_in.recv() + self.bias
+        a = self.a_in.recv()
+        self.y[:] = self.alpha * self.y + (a + self.bias if _bias_gate(self) else a)
         self.y_out.send(self.y.copy())
 
 
@@ -91,10 +116,14 @@ class PyLeakyReadoutFixed(PyLoihiProcessModel):
     y: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     alpha: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=13)
     bias: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=17)
+    bias_delay: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+    age: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
 
     def run_spk(self) -> None:
         a = self.a_in.recv().astype(np.int64)
-        y = _rtz_div4096(self.y * self.alpha) + (a << 6) + (self.bias << 6)
+        if _bias_gate(self):
+            a = a + self.bias
+        y = _rtz_div4096(self.y * self.alpha) + (a << 6)
         self.y[:] = np.clip(y, _STATE_MIN, _STATE_MAX)
         self.y_out.send(self.y.astype(np.int32))
 

@@ -11,9 +11,14 @@ from lava.magma.core.process.variable import Var
 
 
 class YinALIF(AbstractProcess):
-    """Adaptive LIF of Yin et al. 2021 with soft reset; input current arrives on ``a_in``."""
+    """Adaptive LIF of Yin et al. 2021 with soft reset; input current arrives on ``a_in``.
 
-    def __init__(self, *, shape, alpha, rho, b0, beta, bias, **kwargs) -> None:
+    ``trace_bits``: fractional bits of the fixed-point adaptation trace; ``bias_delay``: steps
+    before the bias is first added (both as in ``neuromorphic_export.spec``).
+    """
+
+    def __init__(self, *, shape, alpha, rho, b0, beta, bias, trace_bits=39, bias_delay=0,
+                 **kwargs) -> None:
         super().__init__(shape=shape, **kwargs)
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
@@ -25,18 +30,23 @@ class YinALIF(AbstractProcess):
         self.b0 = Var(shape=shape, init=b0)
         self.beta = Var(shape=shape, init=beta)
         self.bias = Var(shape=shape, init=bias)
+        self.trace_bits = Var(shape=(1,), init=trace_bits)
+        self.bias_delay = Var(shape=(1,), init=bias_delay)
+        self.age = Var(shape=(1,), init=0)  # steps run, counted up to bias_delay
 
 
 class LeakyReadout(AbstractProcess):
     """Non-spiking leaky integrator; sends its value ``y`` on ``y_out`` every step."""
 
-    def __init__(self, *, shape, alpha, bias, **kwargs) -> None:
+    def __init__(self, *, shape, alpha, bias, bias_delay=0, **kwargs) -> None:
         super().__init__(shape=shape, **kwargs)
         self.a_in = InPort(shape=shape)
         self.y_out = OutPort(shape=shape)
         self.y = Var(shape=shape, init=0)
         self.alpha = Var(shape=shape, init=alpha)
         self.bias = Var(shape=shape, init=bias)
+        self.bias_delay = Var(shape=(1,), init=bias_delay)
+        self.age = Var(shape=(1,), init=0)
 
 
 class ArrayRecorder(AbstractProcess):
