@@ -46,7 +46,7 @@ echo "[gpu_check] 1/3 gpu-marked tests (compiled kernels)"
 echo "[gpu_check] 2/3 interpreter tests of the same kernels"
 TRITON_INTERPRET=1 "$PY" -m pytest -q -p no:cacheprovider -m "not gpu" tests/test_fast_gpu.py 2>&1 | tee -a "$LOG" || status=1
 echo "[gpu_check] 3/3 GPU benchmark"
-"$PY" -m experiments.benchmarks.run --gpu-only || status=1
+"$PY" -m spiking_nr.benchmarks --gpu-only || status=1
 if [ -n "${OUT:-}" ]; then
     cp experiments/benchmarks/results/benchmarks_gpu.json experiments/benchmarks/results/benchmarks_gpu.md "$OUT"/ 2>/dev/null
 fi

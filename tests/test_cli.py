@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -50,18 +51,31 @@ def test_train_eval_plot_data_end_to_end(tmp_path):
     config.write_text("[train]\nchunks = 3\ntbptt_window = 28\n[model]\nhidden = [16]\n"
                       "[data]\nbatch = 4\nchunk_len = 56\n[eval]\nsteps = 300\nlanes = 2\n")
     run_dir = tmp_path / "run"
-    r = run("train", "--config", str(config), "--out", str(run_dir))
+    r = run("train", "--config", str(config), "--out", str(run_dir), "--log-every", "2",
+            "--tensorboard")
     assert r.returncode == 0, r.stderr
     assert "segment accuracy" in r.stdout
+    # not a terminal: one progress line per 2 chunks and one at the end
+    assert "chunk 2/3: loss" in r.stdout and "chunk 3/3: loss" in r.stdout and "chunk 1/3" not in r.stdout
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    assert len(lines) == 3 and '"position": 3' in lines[-1]
+    assert len(lines) == 3 and '"position": 3' in lines[-1] and '"elapsed_s"' in lines[-1]
+    try:
+        import tensorboard  # noqa: F401  (the optional [tensorboard] extra)
+        assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    except ImportError:
+        assert "tensorboard is not installed" in r.stdout
     assert "hidden = [16]" in (run_dir / "config.toml").read_text()
     assert (run_dir / "training.png").stat().st_size > 1000
     r = run("train", "--out", str(run_dir), "--resume",
             "--set", "train.chunks=4")
     assert r.returncode == 0 and "resumed at chunk 3" in r.stdout, r.stderr
     r = run("eval", str(run_dir / "checkpoint.pt"), "--steps", "200", "--lanes", "2")
-    assert r.returncode == 0 and "segment accuracy" in r.stdout and "never reset" in r.stdout
+    assert r.returncode == 0 and "segment accuracy" in r.stdout and "2 lanes x 200 steps" in r.stdout
+    # by default eval scores the run's own evaluation stream: the numbers of summary.json
+    r = run("eval", str(run_dir / "checkpoint.pt"), "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())["evaluation"]
+    assert json.loads(r.stdout) == pytest.approx(summary, nan_ok=True)
     r = run("export", str(run_dir / "checkpoint.pt"), str(tmp_path / "n.h5"))
     assert r.returncode == 0, r.stderr
     r = run("plot", str(tmp_path / "n.h5"), "--out", str(tmp_path / "plots"), "--steps", "200")

@@ -68,10 +68,18 @@ def test_large_raster_switches_to_density_image(tmp_path):
 def test_traces_and_heatmap(tmp_path):
     rng = np.random.default_rng(2)
     v, th = rng.normal(size=(100, 2, 4)), np.abs(rng.normal(size=(100, 2, 4)))
+    v[:, 1, 3] -= 8.0  # a membrane far below zero must not squash the threshold
     fig = viz.traces(v, th, v > th, neurons=(0, 3), lane=1, path=tmp_path / "t.svg")
-    assert len(fig.axes) == 2
-    spike_marks = fig.axes[1].get_lines()[-1]
+    assert len(fig.axes) == 4  # two panels, each with its own threshold scale (right axis)
+    panel, threshold_axis = fig.axes[1], fig.axes[3]
+    spike_marks = threshold_axis.get_lines()[-1]
     assert len(spike_marks.get_xdata()) == int((v[:, 1, 3] > th[:, 1, 3]).sum())
+    low, high = threshold_axis.get_ylim()
+    assert low > -1 and high - low < 5 and panel.get_ylim()[0] < -8
+    fig = viz.traces(v, th, v > th, neurons=(0,), lane=1, normalise=True)
+    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), v[:, 1, 0] / th[:, 1, 0])
+    with pytest.raises(ValueError, match="pass threshold"):
+        viz.traces(v, None, normalise=True)
     with pytest.raises(ValueError, match=r"neurons must be indices in \[0, 3\]"):
         viz.traces(v, th, neurons=(4,))
     fig = viz.firing_rate_heatmap(rng.random((1000, 30)) < 0.1, window=100, path=tmp_path / "f.png")
@@ -87,14 +95,24 @@ def test_stream_outputs_accuracy_over_stream_and_reset_comparison(tmp_path):
     start, is_target, labels = _stream(400, 40)
     p = rng.dirichlet(np.ones(5), size=400)
     fig = viz.stream_outputs(p, labels, start, is_target, path=tmp_path / "s.png",
-                             accuracy_window=50)
-    rolling = fig.axes[1].get_lines()[-1].get_ydata()
-    valid = labels >= 0
-    correct = (p.argmax(1) == labels) & valid
-    assert rolling[399] == pytest.approx(correct[350:400].sum() / valid[350:400].sum())
+                             accuracy_window=2)
+    # one decision per whole target segment (mean p over its last 10 steps); the first segment
+    # touches the window's edge and is not scored
+    expected = [p[s + 30:s + 40].mean(0).argmax() == labels[s] for s in (80, 160, 240, 320)]
+    np.testing.assert_array_equal(fig.segment_correct, np.array(expected, float))
+    running = fig.axes[1].get_lines()[-1].get_ydata()
+    assert running[-1] == pytest.approx(np.mean(expected[-2:]))
     fig = viz.accuracy_over_stream({"reset-free": (np.array([1, 10, 100]), np.array([.5, .6, .7]))},
                                    path=tmp_path / "a.pdf", chance=0.2)
     assert fig.axes[0].get_xscale() == "log"
+    low, high = viz.wilson_interval([0.5, 1.0, 0.5], [4, 8, 0])
+    np.testing.assert_allclose(low[:2], [0.1500, 0.6756], atol=1e-4)  # Wilson 95 %, by hand
+    np.testing.assert_allclose(high[:2], [0.8500, 1.0], atol=1e-4)
+    assert np.isnan(low[2]) and np.isnan(high[2])
+    fig = viz.accuracy_over_stream({"a": ([1, 10], [0.5, 1.0], [4, 8])})
+    bars = fig.axes[0].containers[0]  # errorbar container: (line, caps, bar lines)
+    segments = bars.lines[2][0].get_segments()
+    assert segments[0][0][1] == pytest.approx(0.15, abs=1e-4)
     fig = viz.reset_comparison([100, 1000, 10000], {"reset-free": [0.8, 0.8, 0.79],
                                                    "no reset": [0.8, 0.5, 0.3]},
                                path=tmp_path / "rc.png", chance=0.2,
@@ -141,3 +159,44 @@ def test_grouped_bars_draws_one_bar_per_task_and_row(tmp_path):
     assert (tmp_path / "bars.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="non-empty"):
         viz.grouped_bars({"copy": {}})
+
+
+def test_every_plot_draws_on_given_axes_and_the_stacked_stream_figure(tmp_path):
+    from matplotlib.figure import Figure
+
+    rng = np.random.default_rng(5)
+    start, is_target, labels = _stream(200, 20)
+    is_gap = ~is_target & ((np.arange(200) // 20) % 4 == 3)
+    spikes = (rng.random((200, 12)) < 0.1).astype(np.uint8)
+    spikes[:, 5] = 1  # the busiest neuron
+    spikes[:, 7] = 0
+    spikes[30, 7] = 1  # fires once, late; neuron 2 fires first
+    spikes[:, 2] = 0
+    spikes[3, 2] = 1
+    fig = Figure(figsize=(8, 9))
+    axes = fig.subplots(6, 1)
+    viz.raster(spikes, ax=axes[0])
+    viz.traces(rng.normal(size=(200, 3)), np.abs(rng.normal(size=(200, 3))), ax=axes[1], neurons=(0,))
+    viz.firing_rate_heatmap(spikes, window=20, ax=axes[2])
+    viz.accuracy_over_stream({"a": ([1, 10], [0.5, 0.9], [4, 30])}, ax=axes[3])
+    viz.reset_comparison([10, 100], {"a": [0.5, 0.6]}, ax=axes[4])
+    viz.grouped_bars({"task": {"x": 0.5}}, ax=axes[5])
+    viz.save_figure(fig, tmp_path / "panels.png")
+    assert all(ax.has_data() for ax in axes)
+    with pytest.raises(ValueError, match="draws 2 panel"):
+        viz.stream_outputs(np.full((200, 3), 1 / 3), labels, ax=axes[0])
+    assert viz.neuron_order(spikes, "rate")[-1] == 5  # busiest on top
+    order = list(viz.neuron_order(spikes, "first_spike"))
+    assert order.index(2) < order.index(7)  # first spike at step 3 before step 30
+    p = rng.dirichlet(np.ones(3), size=200)
+    fig = viz.stream_figure(spikes[:, :6], [spikes, spikes[:, :4]], p, labels, start, is_target,
+                            is_gap=is_gap, path=tmp_path / "stream.png", offset=1000, sort="rate")
+    assert fig.panels == ["input", "hidden 0", "hidden 1", "readout"] and len(fig.axes) == 4
+    assert all(ax.get_xlim() == (1000, 1200) for ax in fig.axes)
+    # distractors and gaps are shaded apart
+    from matplotlib.collections import PolyCollection
+
+    colours = {tuple(np.round(c.get_facecolor()[0], 3)) for c in fig.axes[-1].collections
+               if isinstance(c, PolyCollection)}
+    assert len(colours) == 2
+    assert (tmp_path / "stream.png").stat().st_size > 5000

@@ -203,10 +203,12 @@ def resolve_classes(classes: str | Sequence[int | str] | None, dataset: Labelled
     names = dataset.class_names or ()
     present = set(np.unique(dataset.labels).tolist())
     out = []
+    # synthetic speech names its classes "yes (SYNTHETIC)": the plain word names them too
+    plain = [n.split(" (")[0] for n in names]
     for item in items:
         text = str(item)
-        if text in names:
-            label = names.index(text)
+        if text in names or text in plain:
+            label = names.index(text) if text in names else plain.index(text)
         elif text.lstrip("-").isdigit():
             label = int(text)
         else:
