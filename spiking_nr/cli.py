@@ -234,7 +234,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         lag = spec.latency
         report = stream_report(output[lag:, None], chunk.target[:-lag or None],
                                chunk.segment_id[:-lag or None], chunk.is_target[:-lag or None],
-                               spec.output_size)
+                               spec.output_size,
+                               is_gap=None if chunk.is_gap is None else chunk.is_gap[:-lag or None])
         print(f"segment accuracy {report['segment_accuracy']:.3f} over "
               f"{report['n_target_segments']} target segments ({note})")
     if args.plot:
@@ -273,7 +274,8 @@ def _evaluate(model, test_stream, steps: int, lanes: int, reset: bool, device=No
             torch.from_numpy(chunk.inputs).to(device),
             reset_mask=torch.from_numpy(chunk.segment_start).to(device) if reset else None,
         ).output.cpu().numpy()
-    return stream_report(out, chunk.target, chunk.segment_id, chunk.is_target, test_stream.n_classes)
+    return stream_report(out, chunk.target, chunk.segment_id, chunk.is_target, test_stream.n_classes,
+                         is_gap=chunk.is_gap)
 
 
 def _train_config(args: argparse.Namespace, out: Path):

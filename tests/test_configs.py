@@ -30,7 +30,7 @@ def test_e1_config_builds_the_substitute_stream():
     config = load_config(CONFIGS[[p.name for p in CONFIGS].index("e1_image_stream.toml")])
     splits, train, test = streams_for(config.data)
     assert train.n_features == 28 and train.n_classes == 5 and "SUBSTITUTE" in splits.note
-    assert splits.mask_preset == "mnist-rows"
+    assert splits.mask_preset == "image_rows"
 
 
 def test_my_data_config_builds_streams_from_a_npz(tmp_path):
