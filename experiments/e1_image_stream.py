@@ -72,7 +72,9 @@ def _late_bin(result: dict) -> None:
             if split not in row:
                 continue
             means = row[split]["mean"]["accuracy_by_position"]
-            last = list(means)[-1]
+            bins = [name for name in means if name.startswith("segments ")]
+            # by where the bin starts, not by key order (the JSON files hold keys sorted as text)
+            last = max(bins, key=lambda name: int(name.split()[1].split("-")[0]))
             means["late"] = {**means[last], "bin": last}
 
 

@@ -27,3 +27,16 @@ def test_e1_quick_runs_every_row(tmp_path):
     assert (tmp_path / "e1_quick_accuracy_vs_position.png").stat().st_size > 1000
     assert "f_reset" in (tmp_path / "e1_quick.md").read_text()
     assert json.loads((tmp_path / "e1_quick.json").read_text())["data"].startswith("SUBSTITUTE")
+
+
+def test_late_bin_is_the_bin_that_starts_last():
+    """JSON files hold the position bins sorted as text ("segments 2-10" after "segments 1001-..."):
+    the late column must still be the bin that starts last."""
+    from experiments.e1_image_stream import _late_bin
+
+    means = {name: {"mean": value} for name, value in
+             [("segments 1-1", 0.5), ("segments 1001-1188", 0.9), ("segments 101-1000", 0.8),
+              ("segments 11-100", 0.7), ("segments 2-10", 0.6)]}
+    result = {"rows": {"r": {"test": {"mean": {"accuracy_by_position": means}}}}}
+    _late_bin(result)
+    assert means["late"] == {"mean": 0.9, "bin": "segments 1001-1188"}
